@@ -297,9 +297,11 @@ func (c *Client) serve(ctx context.Context, conn *websocket.Conn) error {
 		}
 		evType, ok := peekType(data)
 		if !ok {
-			// Not in Asterisk's compact form: find the type the slow way.
-			// A frame without one still goes to the consumer, raw.
-			var h EventHeader
+			// Find the type the slow way. A frame without one still goes
+			// to the consumer, raw.
+			var h struct {
+				Type string `json:"type"`
+			}
 			_ = json.Unmarshal(data, &h)
 			evType = h.Type
 		}

@@ -1,7 +1,6 @@
 package ari
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -307,7 +306,11 @@ type Disconnected struct {
 func DecodeEvent(data []byte) (Event, error) {
 	typ, ok := peekType(data)
 	if !ok {
-		var h EventHeader
+		// Only the type: a malformed header field (a timestamp in an
+		// unknown layout) must not hide it.
+		var h struct {
+			Type string `json:"type"`
+		}
 		if err := json.Unmarshal(data, &h); err != nil {
 			return nil, fmt.Errorf("ari: event is not a JSON object: %w", err)
 		}
@@ -318,21 +321,26 @@ func DecodeEvent(data []byte) (Event, error) {
 	}
 	if ev := newEvent(typ); ev != nil {
 		err := json.Unmarshal(data, ev)
+		if err == nil && ev.Header().Type != typ {
+			// Duplicate "type" keys: encoding/json kept the last one.
+			err = fmt.Errorf("conflicting type %q", ev.Header().Type)
+		}
 		if err == nil {
 			return ev, nil
 		}
-		return rawEvent(data, fmt.Errorf("ari: decoding %s: %w", typ, err))
+		if !json.Valid(data) {
+			return nil, fmt.Errorf("ari: event is not a JSON object: %w", err)
+		}
+		return rawEvent(data, typ, fmt.Errorf("ari: decoding %s: %w", typ, err))
 	}
-	return rawEvent(data, nil)
+	return rawEvent(data, typ, nil)
 }
 
-func rawEvent(data []byte, decodeErr error) (Event, error) {
+func rawEvent(data []byte, typ string, decodeErr error) (Event, error) {
 	ev := &RawEvent{Raw: json.RawMessage(data), Err: decodeErr}
 	if err := json.Unmarshal(data, &ev.EventHeader); err != nil {
 		// The header itself is malformed (a timestamp in an unknown layout,
-		// say): keep the type, which peekType or the caller found, and the
-		// raw bytes.
-		typ, _ := peekType(data)
+		// say): keep the type DecodeEvent found, and the raw bytes.
 		ev.EventHeader = EventHeader{Type: typ}
 		if ev.Err == nil {
 			ev.Err = fmt.Errorf("ari: decoding %s header: %w", typ, err)
@@ -344,20 +352,116 @@ func rawEvent(data []byte, decodeErr error) (Event, error) {
 	return ev, nil
 }
 
-// peekType returns the event type without a full parse when the event starts
-// the way Asterisk writes it, {"type":"Name",...}. Anything else (pretty
-// printing, escapes) reports false and is left to encoding/json.
+// peekType finds the top-level "type" member of an event without decoding
+// the rest, so that DecodeEvent parses each event once, into its own struct.
+// Asterisk does not always write "type" first (ChannelVarset starts with
+// "variable"), so it scans the members, skipping values without decoding
+// them. It does not validate: the full decode that follows does. Anything
+// it does not expect (escapes in the type, a type that is not a string)
+// reports false and is left to encoding/json.
 func peekType(data []byte) (string, bool) {
-	const prefix = `{"type":"`
-	if !bytes.HasPrefix(data, []byte(prefix)) {
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
 		return "", false
 	}
-	rest := data[len(prefix):]
-	end := bytes.IndexByte(rest, '"')
-	if end <= 0 || bytes.IndexByte(rest[:end], '\\') >= 0 {
-		return "", false
+	i++
+	for {
+		i = skipSpace(data, i)
+		if i >= len(data) || data[i] != '"' {
+			return "", false
+		}
+		keyEnd, escaped := scanString(data, i)
+		if keyEnd < 0 {
+			return "", false
+		}
+		isType := !escaped && string(data[i+1:keyEnd-1]) == "type"
+		i = skipSpace(data, keyEnd)
+		if i >= len(data) || data[i] != ':' {
+			return "", false
+		}
+		i = skipSpace(data, i+1)
+		if isType {
+			if i >= len(data) || data[i] != '"' {
+				return "", false
+			}
+			end, escaped := scanString(data, i)
+			if end < 0 || escaped || end-i <= 2 {
+				return "", false
+			}
+			return string(data[i+1 : end-1]), true
+		}
+		if i = skipValue(data, i); i < 0 {
+			return "", false
+		}
+		i = skipSpace(data, i)
+		if i >= len(data) || data[i] != ',' {
+			return "", false // end of the object, or malformed: no type
+		}
+		i++
 	}
-	return string(rest[:end]), true
+}
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// scanString returns the index just past the JSON string starting at
+// data[i] (a quote), and whether it holds escapes; -1 if it never ends.
+func scanString(data []byte, i int) (int, bool) {
+	escaped := false
+	for j := i + 1; j < len(data); j++ {
+		switch data[j] {
+		case '\\':
+			escaped = true
+			j++
+		case '"':
+			return j + 1, escaped
+		}
+	}
+	return -1, escaped
+}
+
+// skipValue returns the index just past the JSON value starting at data[i],
+// or -1 if it never ends.
+func skipValue(data []byte, i int) int {
+	if i >= len(data) {
+		return -1
+	}
+	switch data[i] {
+	case '"':
+		end, _ := scanString(data, i)
+		return end
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(data); j++ {
+			switch data[j] {
+			case '"':
+				end, _ := scanString(data, j)
+				if end < 0 {
+					return -1
+				}
+				j = end - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return -1
+	}
+	for j := i; j < len(data); j++ { // number, true, false, null
+		switch data[j] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return j
+		}
+	}
+	return -1
 }
 
 // ChannelIDs returns the ids of the channels an event is about, for routing

@@ -1,0 +1,47 @@
+# deflectd: every command the README shows, and the ones CI runs.
+#
+#   make test   unit and integration tests that need no root (race detector on)
+#   make e2e    the real-Asterisk suite: builds a Debian sid chroot with Asterisk 22
+#               once (cached outside the repo), places real SIP calls with sipp; needs root
+#   make fuzz   a short run of every fuzz target
+#   make bench  the benchmarks of docs/benchmarks.md
+#
+# Set DEFLECTD_REQUIRE_DEPS=1 to make a missing dependency (root, sipp,
+# debootstrap, redis-server) a test failure instead of a skip; CI does.
+
+GO       ?= go
+FUZZTIME ?= 20s
+PKGS     := ./...
+
+.PHONY: all build test e2e vet fuzz bench check-format clean
+
+all: build test
+
+build:
+	$(GO) build -o bin/deflectd ./cmd/deflectd
+
+vet:
+	$(GO) vet $(PKGS)
+	$(GO) vet -tags e2e $(PKGS)
+
+check-format:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt wants to change:"; echo "$$out"; exit 1; fi
+
+test: check-format vet
+	$(GO) test -race -count=1 $(PKGS)
+
+# One Asterisk serves the whole suite on fixed loopback ports, so packages run
+# one at a time (-p 1).
+e2e:
+	$(GO) test -tags e2e -race -count=1 -p 1 -timeout 20m $(PKGS)
+
+fuzz:
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodeEvent$$' -fuzztime=$(FUZZTIME) ./ari/
+	$(GO) test -run='^$$' -fuzz='^FuzzTime$$' -fuzztime=$(FUZZTIME) ./ari/
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem -cpu=1 -count=6 ./ari/
+
+clean:
+	rm -rf bin

@@ -1,0 +1,165 @@
+// Command deflectd is the IVR-to-WhatsApp deflection bridge that runs next
+// to Asterisk.
+//
+// Subcommands:
+//
+//	deflectd ari-check   connect to ARI as the bridge would, and report
+//	deflectd version     print the version
+//
+// The bridge itself (deflectd run) and the demo (deflectd demo) arrive with
+// the deflect and ops-surface work; this command already carries the flag
+// and environment conventions they will share.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/deflectd/deflectd/ari"
+	"go.uber.org/zap"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	switch args[0] {
+	case "version":
+		fmt.Fprintln(stdout, "deflectd", version)
+		return 0
+	case "ari-check":
+		return ariCheck(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		usage(stdout)
+		return 0
+	}
+	fmt.Fprintf(stderr, "deflectd: unknown command %q\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage: deflectd <command> [flags]
+
+commands:
+  ari-check   connect to Asterisk's ARI as the bridge would and report what it finds
+  version     print the version
+
+Run "deflectd <command> -h" for a command's flags.
+`)
+}
+
+// ariFlags are the ARI connection settings every command that talks to
+// Asterisk shares. The password comes from the environment or a file, never
+// from a flag, so it stays out of process listings.
+type ariFlags struct {
+	url, user, passwordFile, app string
+}
+
+func (f *ariFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.url, "ari-url", envOr("DEFLECTD_ARI_URL", "http://127.0.0.1:8088/ari"), "ARI base URL (env DEFLECTD_ARI_URL)")
+	fs.StringVar(&f.user, "ari-user", envOr("DEFLECTD_ARI_USER", "deflectd"), "ARI user of ari.conf (env DEFLECTD_ARI_USER)")
+	fs.StringVar(&f.passwordFile, "ari-password-file", os.Getenv("DEFLECTD_ARI_PASSWORD_FILE"), "file holding the ARI password (env DEFLECTD_ARI_PASSWORD_FILE; or set DEFLECTD_ARI_PASSWORD)")
+	fs.StringVar(&f.app, "ari-app", envOr("DEFLECTD_ARI_APP", "deflect"), "Stasis application name used in the dialplan (env DEFLECTD_ARI_APP)")
+}
+
+func (f *ariFlags) options(log *zap.Logger) (ari.Options, error) {
+	pw := os.Getenv("DEFLECTD_ARI_PASSWORD")
+	if f.passwordFile != "" {
+		b, err := os.ReadFile(f.passwordFile)
+		if err != nil {
+			return ari.Options{}, fmt.Errorf("reading the ARI password: %w", err)
+		}
+		pw = strings.TrimSpace(string(b))
+	}
+	if pw == "" {
+		return ari.Options{}, errors.New("no ARI password: set DEFLECTD_ARI_PASSWORD or -ari-password-file")
+	}
+	return ari.Options{URL: f.url, Username: f.user, Password: pw, Application: f.app, Logger: log.Named("ari")}, nil
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// ariCheck connects the way the bridge does (REST, then the event
+// websocket for the application) and prints what an operator needs to know
+// when setting up: the Asterisk version, and the calls already waiting in
+// the application.
+func ariCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("ari-check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var af ariFlags
+	af.register(fs)
+	timeout := fs.Duration("timeout", 10*time.Second, "give up after this long")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	opts, err := af.options(zap.NewNop())
+	if err != nil {
+		fmt.Fprintln(stderr, "deflectd ari-check:", err)
+		return 2
+	}
+	c, err := ari.New(opts)
+	if err != nil {
+		fmt.Fprintln(stderr, "deflectd ari-check:", err)
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+
+	info, err := c.Info(ctx)
+	if err != nil {
+		fmt.Fprintln(stderr, "deflectd ari-check: REST:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "asterisk %s (up since %s)\n", info.System.Version, info.Status.StartupTime.Format(time.RFC3339))
+
+	runCtx, stopRun := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(runCtx) }()
+	defer func() { stopRun(); <-done }()
+	for {
+		ev, err := c.Next(ctx)
+		if err != nil {
+			// Run has ended; err is why (bad credentials, say).
+			fmt.Fprintln(stderr, "deflectd ari-check: events:", err)
+			return 1
+		}
+		switch ev := ev.(type) {
+		case *ari.Connected:
+			snap, err := c.Snapshot(ctx)
+			if err != nil {
+				fmt.Fprintln(stderr, "deflectd ari-check: listing the application:", err)
+				return 1
+			}
+			fmt.Fprintf(stdout, "application %q registered; %d channel(s) in it\n", opts.Application, len(snap.Channels))
+			for _, ch := range snap.Channels {
+				fmt.Fprintf(stdout, "  %s %s %s caller=%s\n", ch.ID, ch.Name, ch.State, ch.Caller.Number)
+			}
+			return 0
+		case *ari.Disconnected:
+			fmt.Fprintln(stderr, "deflectd ari-check: events:", ev.Err)
+			return 1
+		}
+	}
+}
