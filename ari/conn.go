@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -269,26 +270,44 @@ func permanent(err error) bool {
 // application is replaced. The read loop does nothing that can wait on the
 // consumer: it appends to the queue and reads again.
 func (c *Client) serve(ctx context.Context, conn *websocket.Conn) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	defer conn.CloseNow()
-
-	pingDone := make(chan struct{})
-	go func() {
-		defer close(pingDone)
-		c.pingLoop(ctx, conn, cancel)
+	// Reads do not use ctx: coder/websocket drops the connection without a
+	// close handshake when a Read's context ends, and Asterisk logs that as
+	// an abrupt close. On shutdown the watcher below closes properly, and
+	// the Read returns once Asterisk answers the close. Only a ping timeout
+	// cancels reads.
+	readCtx, cancelRead := context.WithCancelCause(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	defer func() {
+		cancelRead(nil)
+		conn.CloseNow()
+		wg.Wait()
 	}()
-	defer func() { <-pingDone }()
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		c.pingLoop(readCtx, conn, cancelRead)
+	}()
+	go func() {
+		defer wg.Done()
+		select {
+		case <-ctx.Done():
+			conn.Close(websocket.StatusGoingAway, "client shutting down")
+		case <-readCtx.Done():
+		}
+	}()
 
 	slow := false // inside a slow-consumer episode
 	for {
-		typ, data, err := conn.Read(ctx)
+		typ, data, err := conn.Read(readCtx)
 		if err != nil {
-			if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
-				return cause
-			}
 			if ctx.Err() != nil {
+				// Shutting down: say goodbye, so Asterisk does not log an
+				// abrupt close. The library bounds the handshake.
+				conn.Close(websocket.StatusGoingAway, "client shutting down")
 				return ctx.Err()
+			}
+			if cause := context.Cause(readCtx); cause != nil {
+				return cause
 			}
 			return fmt.Errorf("ari: reading events: %w", err)
 		}
@@ -357,10 +376,8 @@ func (c *Client) pingLoop(ctx context.Context, conn *websocket.Conn, cancel cont
 // many instances restarting together spread out but none retries at once.
 func backoff(n int, min, max time.Duration, r float64) time.Duration {
 	d := max
-	if n < 32 {
-		if e := min << n; e > 0 && e < max {
-			d = e
-		}
+	if n >= 0 && n < 63 && min <= max>>n { // then min<<n ≤ max: the shift cannot overflow
+		d = min << n
 	}
 	return d/2 + time.Duration(r*float64(d/2))
 }
