@@ -8,7 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// The benchmarks run the real event mix of testdata/events.jsonl (399
+// The benchmarks run the real event mix of aritest's recordings (399
 // events of Local-channel queue calls, ChannelVarset first) in a loop, one
 // event per op, so ns/op is ns/event and allocs/op is allocs/event.
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -243,7 +244,16 @@ func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
 	})
 	if err != nil {
 		if resp != nil && resp.StatusCode >= 400 {
-			return nil, &Error{Op: "events", Method: http.MethodGet, Path: "/events", StatusCode: resp.StatusCode}
+			e := &Error{Op: "events", Method: http.MethodGet, Path: "/events", StatusCode: resp.StatusCode}
+			if resp.Body != nil {
+				var msg struct {
+					Message string `json:"message"`
+				}
+				if b, rerr := io.ReadAll(io.LimitReader(resp.Body, 4096)); rerr == nil && json.Unmarshal(b, &msg) == nil {
+					e.Message = msg.Message
+				}
+			}
+			return nil, e
 		}
 		return nil, fmt.Errorf("ari: connecting events websocket: %w", err)
 	}
@@ -301,10 +311,7 @@ func (c *Client) serve(ctx context.Context, conn *websocket.Conn) error {
 		typ, data, err := conn.Read(readCtx)
 		if err != nil {
 			if ctx.Err() != nil {
-				// Shutting down: say goodbye, so Asterisk does not log an
-				// abrupt close. The library bounds the handshake.
-				conn.Close(websocket.StatusGoingAway, "client shutting down")
-				return ctx.Err()
+				return ctx.Err() // the watcher above closed properly
 			}
 			if cause := context.Cause(readCtx); cause != nil {
 				return cause

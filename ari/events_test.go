@@ -1,42 +1,35 @@
 package ari
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/deflectd/deflectd/ari/aritest"
 	"github.com/google/go-cmp/cmp"
 )
 
-// fixtureLines returns the events of testdata/events.jsonl, one raw event
-// per line, as Asterisk 22 sent them.
+// fixtureLines returns every event of aritest's recordings (the calls
+// captured from Asterisk 22 in the project's sandbox), one raw event each,
+// as Asterisk sent them.
 func fixtureLines(tb testing.TB) [][]byte {
 	tb.Helper()
-	f, err := os.Open("testdata/events.jsonl")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
 	var lines [][]byte
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
-			continue
+	for _, name := range aritest.Recordings() {
+		events, err := aritest.Recording(name)
+		if err != nil {
+			tb.Fatal(err)
 		}
-		lines = append(lines, bytes.Clone(sc.Bytes()))
-	}
-	if err := sc.Err(); err != nil {
-		tb.Fatal(err)
+		for _, ev := range events {
+			lines = append(lines, []byte(ev))
+		}
 	}
 	if len(lines) == 0 {
-		tb.Fatal("testdata/events.jsonl has no events")
+		tb.Fatal("aritest has no recorded events")
 	}
 	return lines
 }
@@ -55,7 +48,7 @@ func fixtureEvent[T Event](t *testing.T, match func(T) bool) T {
 		}
 	}
 	var zero T
-	t.Fatalf("no %T in testdata/events.jsonl matches", zero)
+	t.Fatalf("no %T in the recordings matches", zero)
 	return zero
 }
 
@@ -97,7 +90,7 @@ func TestDecodeEventFixtures(t *testing.T) {
 	for _, typ := range []string{TypeStasisStart, TypeDial, TypeChannelVarset, TypeChannelHangupRequest,
 		TypeChannelDestroyed, TypePlaybackFinished, TypeChannelDtmfReceived, "ChannelCallerId", "ChannelConnectedLine"} {
 		if counts[typ] == 0 {
-			t.Errorf("testdata/events.jsonl has no %s", typ)
+			t.Errorf("the recordings has no %s", typ)
 		}
 	}
 }
@@ -215,7 +208,7 @@ func TestDecodeEventRaw(t *testing.T) {
 		}
 	}
 	if callerID == nil || connectedLine == nil {
-		t.Fatal("testdata/events.jsonl lacks ChannelCallerId or ChannelConnectedLine")
+		t.Fatal("the recordings lacks ChannelCallerId or ChannelConnectedLine")
 	}
 	ts := func(s string) Time {
 		v, err := time.Parse(TimeLayout, s)
