@@ -97,6 +97,9 @@ func Classify(httpStatus, code int) (Class, string) {
 	case 190:
 		return Breaker, "token_expired"
 	case 0, 3, 10:
+		if httpStatus >= 500 {
+			return Retry, "server" // a server fault, whatever code it wore
+		}
 		return Breaker, "auth"
 	case 368, 131031:
 		return Breaker, "restricted"

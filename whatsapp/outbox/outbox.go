@@ -1,0 +1,710 @@
+package outbox
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/deflectd/deflectd/whatsapp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+)
+
+// Sender sends one message; *whatsapp.Client is one. Failures must be
+// *whatsapp.Error so the outbox can tell what to do.
+type Sender interface {
+	Send(ctx context.Context, m *whatsapp.Message) (*whatsapp.SendResult, error)
+}
+
+// Options configures an Outbox. Redis, Sender and PhoneNumberID are
+// required.
+type Options struct {
+	Redis redis.UniversalClient
+	// Prefix starts every key the outbox writes. Default "deflectd:".
+	Prefix string
+	Sender Sender
+	// PhoneNumberID is the business number the messages go from: the rate
+	// limit and the tier budget are per number.
+	PhoneNumberID string
+
+	// MPS is the number's throughput limit, messages per second. Default 80.
+	MPS int
+	// RateMargin widens the one-second window of the rate limit, so that
+	// the jitter between taking a slot and the request reaching Meta never
+	// puts more than MPS requests in one second. Default 50 ms.
+	RateMargin time.Duration
+	// PairInterval is the least time between two messages to the same
+	// recipient (Meta's pair rate limit). Default 6 s.
+	PairInterval time.Duration
+	// TierLimit is the messaging-tier budget: unique recipients in any
+	// rolling 24 hours. When it is spent, Enqueue refuses new recipients
+	// with ErrBudgetExhausted (callers stay in the queue). 0 means no limit.
+	TierLimit int
+
+	// Workers is how many messages this instance sends at once. Default 4.
+	Workers int
+	// Consumer names this instance in the consumer group. Default:
+	// hostname, pid and a random suffix.
+	Consumer string
+	// ClaimAfter is how long a stream entry may stay unacknowledged before
+	// another instance takes it over. Default 30 s.
+	ClaimAfter time.Duration
+	// InDoubtGrace is how long a send whose outcome is unknown waits for a
+	// status webhook before it is sent again. Default 2 min.
+	InDoubtGrace time.Duration
+	// MaxAttempts bounds the sends of one job. Default 8.
+	MaxAttempts int
+	// MinBackoff and MaxBackoff bound retry delays. Defaults 1 s, 5 min.
+	MinBackoff, MaxBackoff time.Duration
+	// BreakerCooldown is how long every send stops after a breaker error.
+	// Default 5 min.
+	BreakerCooldown time.Duration
+	// PollInterval is how often delayed jobs are checked. Default 200 ms.
+	PollInterval time.Duration
+	// ReadBlock is how long a worker's stream read waits for an entry; it
+	// also bounds how long Run takes to return after ctx ends, as a
+	// blocked read is not interrupted. Default 1 s.
+	ReadBlock time.Duration
+	// RecordTTL is how long job records (and idempotency) last. Default
+	// 7 days.
+	RecordTTL time.Duration
+	// ConversionWindow is how long after a message a reply or tap counts
+	// as a conversion. Default 24 h.
+	ConversionWindow time.Duration
+
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Logger and Registerer: defaults are none and a private registry.
+	Logger     *zap.Logger
+	Registerer prometheus.Registerer
+}
+
+const group = "senders"
+
+func (o *Options) setDefaults() error {
+	if o.Redis == nil || o.Sender == nil || o.PhoneNumberID == "" {
+		return errors.New("outbox: Options.Redis, Sender and PhoneNumberID are required")
+	}
+	if o.Prefix == "" {
+		o.Prefix = "deflectd:"
+	}
+	dur := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	num := func(n *int, v int) {
+		if *n <= 0 {
+			*n = v
+		}
+	}
+	num(&o.MPS, 80)
+	dur(&o.RateMargin, 50*time.Millisecond)
+	dur(&o.PairInterval, 6*time.Second)
+	num(&o.Workers, 4)
+	dur(&o.ClaimAfter, 30*time.Second)
+	dur(&o.InDoubtGrace, 2*time.Minute)
+	num(&o.MaxAttempts, 8)
+	dur(&o.MinBackoff, time.Second)
+	dur(&o.MaxBackoff, 5*time.Minute)
+	dur(&o.BreakerCooldown, 5*time.Minute)
+	dur(&o.PollInterval, 200*time.Millisecond)
+	dur(&o.ReadBlock, time.Second)
+	dur(&o.RecordTTL, 7*24*time.Hour)
+	dur(&o.ConversionWindow, 24*time.Hour)
+	if o.TierLimit < 0 {
+		return errors.New("outbox: Options.TierLimit must not be negative")
+	}
+	if o.Consumer == "" {
+		host, _ := os.Hostname()
+		o.Consumer = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), randomHex(3))
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.Registerer == nil {
+		o.Registerer = prometheus.NewRegistry()
+	}
+	return nil
+}
+
+// Outbox is the durable, shared send queue. Enqueue from anywhere; Run the
+// workers in every instance.
+type Outbox struct {
+	opts    Options
+	rdb     redis.UniversalClient
+	p       string // key prefix + "wa:"
+	log     *zap.Logger
+	metrics *metrics
+}
+
+// New validates opts and returns an Outbox. It starts nothing.
+func New(opts Options) (*Outbox, error) {
+	if err := opts.setDefaults(); err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: registering metrics: %w", err)
+	}
+	return &Outbox{opts: opts, rdb: opts.Redis, p: opts.Prefix + "wa:", log: opts.Logger, metrics: m}, nil
+}
+
+// Errors of Enqueue that are decisions, not failures.
+var (
+	// ErrOptedOut: the recipient asked for no more messages.
+	ErrOptedOut = errors.New("outbox: recipient opted out")
+	// ErrBudgetExhausted: the messaging tier's unique-recipient budget for
+	// the rolling 24 hours is spent; keep the caller on the phone.
+	ErrBudgetExhausted = errors.New("outbox: messaging-tier budget exhausted")
+)
+
+// Job is a message to send once.
+type Job struct {
+	// Key makes the job idempotent: the call id and the message kind, e.g.
+	// "1795234870.2:offer". Enqueueing a key again sends nothing more.
+	Key string
+	// Kind is the message's purpose: offer, perform, recover or agent. It
+	// labels metrics and conversions.
+	Kind string
+	// Message is what to send. Its BizOpaqueCallbackData is set to Key.
+	Message *whatsapp.Message
+	// Meta is context stored with the record (queue, option, reason,
+	// wait) so that replies can be tied to the call.
+	Meta map[string]string
+}
+
+// Message kinds, the bounded values of the "kind" label.
+const (
+	KindOffer   = "offer"
+	KindPerform = "perform"
+	KindRecover = "recover"
+	KindAgent   = "agent"
+)
+
+func knownKind(k string) bool {
+	switch k {
+	case KindOffer, KindPerform, KindRecover, KindAgent:
+		return true
+	}
+	return false
+}
+
+// Enqueued says what Enqueue did.
+type Enqueued int
+
+const (
+	// Queued: the job is new and will be sent.
+	Queued Enqueued = iota + 1
+	// Duplicate: a job with that key exists; nothing was added.
+	Duplicate
+)
+
+// Enqueue adds a job unless its key is known. It returns ErrOptedOut or
+// ErrBudgetExhausted when the message must not go, and an error when Redis
+// cannot be reached (the caller keeps the customer on the phone).
+func (o *Outbox) Enqueue(ctx context.Context, j Job) (Enqueued, error) {
+	if j.Key == "" || strings.ContainsAny(j.Key, " \n") {
+		return 0, fmt.Errorf("outbox: job key %q: want a non-empty key without spaces", j.Key)
+	}
+	if !knownKind(j.Kind) {
+		return 0, fmt.Errorf("outbox: job %s: unknown kind %q", j.Key, j.Kind)
+	}
+	if j.Message == nil || j.Message.To == "" {
+		return 0, fmt.Errorf("outbox: job %s: no message or recipient", j.Key)
+	}
+	m := *j.Message
+	m.To = whatsapp.NormalizeNumber(m.To)
+	if m.To == "" {
+		return 0, fmt.Errorf("outbox: job %s: recipient %q has no digits", j.Key, j.Message.To)
+	}
+	m.BizOpaqueCallbackData = j.Key
+	body, err := json.Marshal(&m)
+	if err != nil {
+		return 0, fmt.Errorf("outbox: job %s: encoding: %w", j.Key, err)
+	}
+	meta, _ := json.Marshal(j.Meta)
+	template := ""
+	if m.Template != nil {
+		template = m.Template.Name
+	}
+	now := o.opts.Now()
+	res, err := enqueueScript.Run(ctx, o.rdb, nil,
+		o.p, j.Key, ms(now), m.To, o.tierKey(), o.opts.TierLimit, (24 * time.Hour).Milliseconds(), o.opts.RecordTTL.Milliseconds(),
+		"key", j.Key, "kind", j.Kind, "to", m.To, "template", template, "msg", body, "meta", meta,
+		"state", "queued", "attempts", 0, "created_ms", ms(now)).Text()
+	if err != nil {
+		o.metrics.redisErrors.Inc()
+		return 0, fmt.Errorf("outbox: enqueue %s: %w", j.Key, err)
+	}
+	o.metrics.enqueued.WithLabelValues(j.Kind, res).Inc()
+	switch res {
+	case "queued":
+		return Queued, nil
+	case "duplicate":
+		return Duplicate, nil
+	case "opted_out":
+		return 0, ErrOptedOut
+	case "budget_exhausted":
+		return 0, ErrBudgetExhausted
+	}
+	return 0, fmt.Errorf("outbox: enqueue %s: unexpected answer %q", j.Key, res)
+}
+
+// Run sends until ctx ends: Workers senders, the mover of delayed jobs and
+// the claimer of abandoned ones. A send in flight when ctx ends is finished
+// and recorded before Run returns.
+func (o *Outbox) Run(ctx context.Context) error {
+	err := o.rdb.XGroupCreateMkStream(ctx, o.p+"outbox", group, "0").Err()
+	if err != nil && !strings.Contains(err.Error(), "BUSYGROUP") {
+		return fmt.Errorf("outbox: creating the consumer group: %w", err)
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	for range o.opts.Workers {
+		g.Go(func() error { o.work(ctx); return nil })
+	}
+	g.Go(func() error { o.every(ctx, o.opts.PollInterval, o.promote); return nil })
+	g.Go(func() error { o.every(ctx, o.opts.ClaimAfter/2, o.claim); return nil })
+	g.Go(func() error { o.every(ctx, 2*time.Second, o.observe); return nil })
+	return g.Wait()
+}
+
+// every runs f every d until ctx ends.
+func (o *Outbox) every(ctx context.Context, d time.Duration, f func(context.Context)) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		f(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// work reads new stream entries and processes them one at a time.
+func (o *Outbox) work(ctx context.Context) {
+	failing := false
+	for ctx.Err() == nil {
+		streams, err := o.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
+			Group: group, Consumer: o.opts.Consumer, Streams: []string{o.p + "outbox", ">"},
+			Count: 1, Block: o.opts.ReadBlock,
+		}).Result()
+		if errors.Is(err, redis.Nil) || ctx.Err() != nil {
+			continue
+		}
+		if err != nil {
+			o.metrics.redisErrors.Inc()
+			if !failing {
+				o.log.Error("outbox: reading the stream; retrying", zap.Error(err))
+				failing = true
+			}
+			sleep(ctx, time.Second)
+			continue
+		}
+		failing = false
+		for _, s := range streams {
+			for _, msg := range s.Messages {
+				key, _ := msg.Values["key"].(string)
+				o.process(ctx, msg.ID, key)
+			}
+		}
+	}
+}
+
+// claim takes over entries another consumer left unacknowledged for
+// ClaimAfter (it died, or hangs), and processes them.
+func (o *Outbox) claim(ctx context.Context) {
+	start := "0-0"
+	for ctx.Err() == nil {
+		msgs, next, err := o.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
+			Stream: o.p + "outbox", Group: group, Consumer: o.opts.Consumer,
+			MinIdle: o.opts.ClaimAfter, Start: start, Count: 50,
+		}).Result()
+		if err != nil {
+			if ctx.Err() == nil && !errors.Is(err, redis.Nil) {
+				o.metrics.redisErrors.Inc()
+				o.log.Warn("outbox: claiming abandoned entries", zap.Error(err))
+			}
+			return
+		}
+		for _, msg := range msgs {
+			key, _ := msg.Values["key"].(string)
+			o.metrics.claimed.Inc()
+			o.log.Info("outbox: took over an abandoned send", zap.String("key", key), zap.String("entry", msg.ID))
+			o.process(ctx, msg.ID, key)
+		}
+		if next == "0-0" || len(msgs) == 0 {
+			return
+		}
+		start = next
+	}
+}
+
+// promote moves due delayed jobs back to the stream.
+func (o *Outbox) promote(ctx context.Context) {
+	if err := promoteScript.Run(ctx, o.rdb, nil, o.p, ms(o.opts.Now()), 100).Err(); err != nil && ctx.Err() == nil {
+		o.metrics.redisErrors.Inc()
+		o.log.Warn("outbox: moving due retries", zap.Error(err))
+	}
+}
+
+// process takes one job as far as it can go now.
+func (o *Outbox) process(ctx context.Context, entry, key string) {
+	if key == "" {
+		o.ack(ctx, entry)
+		return
+	}
+	f, err := o.rdb.HMGet(ctx, o.jobKey(key), "state", "sending_ms", "to", "kind").Result()
+	if err != nil {
+		o.metrics.redisErrors.Inc()
+		o.log.Warn("outbox: reading a job; it stays pending", zap.String("key", key), zap.Error(err))
+		return
+	}
+	state, _ := f[0].(string)
+	to, _ := f[2].(string)
+	kind, _ := f[3].(string)
+	now := o.opts.Now()
+	switch state {
+	case "", "sent", "failed": // gone (expired) or done
+		o.ack(ctx, entry)
+		return
+	case "sending", "indoubt":
+		since, _ := strconv.ParseInt(str(f[1]), 10, 64)
+		if due := since + o.opts.InDoubtGrace.Milliseconds(); ms(now) < due {
+			o.delay(ctx, key, entry, due)
+			return
+		}
+	}
+
+	if until, reason := o.breakerOpen(ctx); !until.IsZero() {
+		o.log.Debug("outbox: breaker open; send postponed", zap.String("key", key), zap.String("reason", reason))
+		o.delay(ctx, key, entry, ms(until)+rand.Int64N(1000))
+		return
+	}
+	if err := o.acquire(ctx, to); err != nil {
+		return // ctx ended or Redis failed: the entry stays pending
+	}
+
+	res, err := startScript.Run(ctx, o.rdb, nil, o.p, key, ms(o.opts.Now()), o.opts.Consumer, o.opts.InDoubtGrace.Milliseconds()).StringSlice()
+	if err != nil {
+		o.metrics.redisErrors.Inc()
+		o.log.Warn("outbox: starting a send; it stays pending", zap.String("key", key), zap.Error(err))
+		return
+	}
+	switch res[0] {
+	case "done":
+		o.ack(ctx, entry)
+		return
+	case "wait":
+		due, _ := strconv.ParseInt(res[1], 10, 64)
+		o.delay(ctx, key, entry, due)
+		return
+	}
+	var m whatsapp.Message
+	if err := json.Unmarshal([]byte(res[1]), &m); err != nil {
+		o.record(ctx, key, entry, res[2], to, kind, outcome{state: "failed", reason: "corrupt", err: err})
+		return
+	}
+	if res[3] == "1" {
+		o.metrics.indoubtResends.Inc()
+		o.log.Warn("outbox: no webhook settled an earlier send in time; sending again", zap.String("key", key))
+	}
+
+	// The POST is not cut short by ctx: a shutdown waits for its answer
+	// (the client's own timeout bounds it), so it creates no doubt.
+	sendCtx := context.WithoutCancel(ctx)
+	start := time.Now()
+	r, err := o.opts.Sender.Send(sendCtx, &m)
+	o.metrics.sendDuration.Observe(time.Since(start).Seconds())
+	o.record(sendCtx, key, entry, res[2], to, kind, o.outcomeOf(r, err, res[2]))
+}
+
+// outcome is what to record after an attempt.
+type outcome struct {
+	state  string // sent, retry, indoubt, failed
+	wamid  string
+	due    time.Time
+	reason string
+	code   int
+	err    error
+	werr   *whatsapp.Error
+}
+
+func (o *Outbox) outcomeOf(r *whatsapp.SendResult, err error, attemptStr string) outcome {
+	if err == nil {
+		return outcome{state: "sent", wamid: r.WAMID()}
+	}
+	var we *whatsapp.Error
+	if !errors.As(err, &we) {
+		we = &whatsapp.Error{Class: whatsapp.Retry, Reason: "unknown", InDoubt: true, Err: err}
+	}
+	oc := outcome{reason: we.Reason, code: we.Code, err: err, werr: we}
+	attempt, _ := strconv.Atoi(attemptStr)
+	now := o.opts.Now()
+	switch {
+	case we.InDoubt:
+		oc.state = "indoubt"
+		oc.due = now.Add(o.opts.InDoubtGrace)
+	case we.Class == whatsapp.Breaker:
+		o.openBreaker(we)
+		oc.state, oc.due = "retry", now.Add(o.opts.BreakerCooldown)
+	case we.Class == whatsapp.Retry && attempt < o.opts.MaxAttempts:
+		d := backoff(attempt-1, o.opts.MinBackoff, o.opts.MaxBackoff, rand.Float64())
+		if we.Reason == "pair_rate" && d < o.opts.PairInterval {
+			d = o.opts.PairInterval
+		}
+		oc.state, oc.due = "retry", now.Add(d)
+	case we.Class == whatsapp.Retry:
+		oc.state, oc.reason = "failed", "retries_exhausted"
+	default:
+		oc.state = "failed"
+	}
+	return oc
+}
+
+// record writes an attempt's outcome and acknowledges its entry. It runs
+// even when the caller's context has ended, so an answer is not lost.
+func (o *Outbox) record(ctx context.Context, key, entry, attempt, to, kind string, oc outcome) {
+	now := o.opts.Now()
+	fields := []any{}
+	switch oc.state {
+	case "sent":
+		fields = append(fields, "wamid", oc.wamid, "sent_ms", ms(now), "error_code", "", "error_reason", "")
+	default:
+		msg := ""
+		if oc.err != nil {
+			msg = oc.err.Error()
+		}
+		fields = append(fields, "error_code", oc.code, "error_reason", oc.reason, "error", msg)
+		if !oc.due.IsZero() {
+			fields = append(fields, "next_ms", ms(oc.due))
+		}
+	}
+	unreachable := 0
+	if oc.state == "failed" && oc.code == 131026 {
+		unreachable = 1
+	}
+	args := append([]any{o.p, key, entry, group, oc.state, attempt, ms(oc.due), o.opts.RecordTTL.Milliseconds(), to, unreachable, ms(now)}, fields...)
+	res, err := recordScript.Run(context.WithoutCancel(ctx), o.rdb, nil, args...).Text()
+	if err != nil {
+		// The entry stays pending; whoever claims it finds the job
+		// "sending" and waits for the webhook before resending.
+		o.metrics.redisErrors.Inc()
+		o.log.Error("outbox: recording a send failed; its outcome will be settled by webhook or resend",
+			zap.String("key", key), zap.String("outcome", oc.state), zap.Error(err))
+		return
+	}
+	result, reason := oc.state, oc.reason
+	if oc.state == "sent" {
+		reason = ""
+	}
+	o.metrics.sends.WithLabelValues(kindLabel(kind), result, reasonLabel(reason)).Inc()
+	logf := o.log.Info
+	switch oc.state {
+	case "failed":
+		logf = o.log.Warn
+	case "retry", "indoubt":
+		logf = o.log.Debug
+	}
+	logf("outbox: send "+oc.state, zap.String("key", key), zap.String("wamid", oc.wamid),
+		zap.String("reason", oc.reason), zap.Int("code", oc.code), zap.String("record", res), zap.Error(oc.err))
+}
+
+func (o *Outbox) delay(ctx context.Context, key, entry string, due int64) {
+	if err := delayScript.Run(ctx, o.rdb, nil, o.p, key, entry, group, due).Err(); err != nil {
+		o.metrics.redisErrors.Inc()
+		o.log.Warn("outbox: postponing a job; it stays pending", zap.String("key", key), zap.Error(err))
+	}
+}
+
+func (o *Outbox) ack(ctx context.Context, entry string) {
+	if entry == "" {
+		return
+	}
+	if err := ackScript.Run(ctx, o.rdb, nil, o.p, entry, group).Err(); err != nil {
+		o.metrics.redisErrors.Inc()
+		o.log.Warn("outbox: acknowledging an entry", zap.String("entry", entry), zap.Error(err))
+	}
+}
+
+// acquire waits for the recipient's pair spacing and a slot of the
+// number's rate limit, both shared by every instance through Redis.
+func (o *Outbox) acquire(ctx context.Context, to string) error {
+	for {
+		ok, err := o.rdb.SetNX(ctx, o.p+"pair:"+o.opts.PhoneNumberID+":"+to, 1, o.opts.PairInterval).Result()
+		if err != nil {
+			return o.redisFailed(ctx, "pair limit", err)
+		}
+		if ok {
+			break
+		}
+		ttl, err := o.rdb.PTTL(ctx, o.p+"pair:"+o.opts.PhoneNumberID+":"+to).Result()
+		if err != nil {
+			return o.redisFailed(ctx, "pair limit", err)
+		}
+		if !sleep(ctx, max(ttl, time.Millisecond)) {
+			return ctx.Err()
+		}
+	}
+	window := time.Second + o.opts.RateMargin
+	for {
+		wait, err := rateScript.Run(ctx, o.rdb, []string{o.p + "rate:" + o.opts.PhoneNumberID},
+			o.opts.MPS, window.Milliseconds(), randomHex(8)).Int64()
+		if err != nil {
+			return o.redisFailed(ctx, "rate limit", err)
+		}
+		if wait <= 0 {
+			return nil
+		}
+		o.metrics.rateWaits.Inc()
+		if !sleep(ctx, time.Duration(wait)*time.Millisecond) {
+			return ctx.Err()
+		}
+	}
+}
+
+func (o *Outbox) redisFailed(ctx context.Context, what string, err error) error {
+	if ctx.Err() == nil {
+		o.metrics.redisErrors.Inc()
+		o.log.Warn("outbox: "+what+": Redis failed; the job stays pending", zap.Error(err))
+	}
+	return err
+}
+
+// breakerOpen returns when the breaker closes (zero when it is closed)
+// and why it opened.
+func (o *Outbox) breakerOpen(ctx context.Context) (time.Time, string) {
+	key := o.p + "breaker:" + o.opts.PhoneNumberID
+	pipe := o.rdb.Pipeline()
+	get := pipe.Get(ctx, key)
+	ttl := pipe.PTTL(ctx, key)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return time.Time{}, "" // Redis errors surface elsewhere
+	}
+	if get.Err() != nil || ttl.Val() <= 0 {
+		o.metrics.breakerOpen.Set(0)
+		return time.Time{}, ""
+	}
+	o.metrics.breakerOpen.Set(1)
+	return o.opts.Now().Add(ttl.Val()), get.Val()
+}
+
+// openBreaker stops every instance's sends for BreakerCooldown. It is an
+// alert: a human must fix the token or the account.
+func (o *Outbox) openBreaker(e *whatsapp.Error) {
+	key := o.p + "breaker:" + o.opts.PhoneNumberID
+	reason := fmt.Sprintf("%s (code %d)", e.Reason, e.Code)
+	if err := o.rdb.Set(context.Background(), key, reason, o.opts.BreakerCooldown).Err(); err != nil {
+		o.metrics.redisErrors.Inc()
+	}
+	o.metrics.breakerOpen.Set(1)
+	o.metrics.breakerTrips.WithLabelValues(reasonLabel(e.Reason)).Inc()
+	o.log.Error("outbox: WhatsApp refused the account or token; all sends stopped",
+		zap.String("reason", e.Reason), zap.Int("code", e.Code), zap.Duration("for", o.opts.BreakerCooldown), zap.Error(e))
+}
+
+// BreakerState reports whether sends are stopped, until when, and why.
+func (o *Outbox) BreakerState(ctx context.Context) (open bool, until time.Time, reason string) {
+	until, reason = o.breakerOpen(ctx)
+	return !until.IsZero(), until, reason
+}
+
+// BudgetLeft returns how many new recipients the messaging tier allows in
+// the rolling 24 hours, and -1 without a limit. The bridge checks it before
+// offering WhatsApp.
+func (o *Outbox) BudgetLeft(ctx context.Context) (int, error) {
+	if o.opts.TierLimit == 0 {
+		return -1, nil
+	}
+	pipe := o.rdb.TxPipeline()
+	pipe.ZRemRangeByScore(ctx, o.tierKey(), "-inf", strconv.FormatInt(ms(o.opts.Now().Add(-24*time.Hour)), 10))
+	card := pipe.ZCard(ctx, o.tierKey())
+	if _, err := pipe.Exec(ctx); err != nil {
+		o.metrics.redisErrors.Inc()
+		return 0, fmt.Errorf("outbox: reading the tier budget: %w", err)
+	}
+	left := o.opts.TierLimit - int(card.Val())
+	return max(left, 0), nil
+}
+
+// observe refreshes the gauges of the outbox's depth, age and budget.
+func (o *Outbox) observe(ctx context.Context) {
+	pipe := o.rdb.Pipeline()
+	xlen := pipe.XLen(ctx, o.p+"outbox")
+	delayed := pipe.ZCard(ctx, o.p+"delayed")
+	first := pipe.XRangeN(ctx, o.p+"outbox", "-", "+", 1)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		if ctx.Err() == nil {
+			o.metrics.redisErrors.Inc()
+		}
+		return
+	}
+	o.metrics.depth.Set(float64(xlen.Val()))
+	o.metrics.delayed.Set(float64(delayed.Val()))
+	age := 0.0
+	if msgs := first.Val(); len(msgs) > 0 {
+		if t, err := strconv.ParseInt(strings.SplitN(msgs[0].ID, "-", 2)[0], 10, 64); err == nil {
+			age = max(0, float64(ms(o.opts.Now())-t)/1000)
+		}
+	}
+	o.metrics.oldestAge.Set(age)
+	if left, err := o.BudgetLeft(ctx); err == nil {
+		o.metrics.budgetLeft.Set(float64(left))
+	}
+	o.breakerOpen(ctx)
+}
+
+func (o *Outbox) jobKey(key string) string { return o.p + "job:" + key }
+func (o *Outbox) tierKey() string          { return o.p + "tier:" + o.opts.PhoneNumberID }
+
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func str(v any) string { s, _ := v.(string); return s }
+
+// sleep waits d or until ctx ends; false if ctx ended.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// backoff is the delay before retry n (from 0): min·2ⁿ capped at max, half
+// fixed and half random (r in [0,1)).
+func backoff(n int, min, max time.Duration, r float64) time.Duration {
+	d := max
+	if n >= 0 && n < 63 && min <= max>>n {
+		d = min << n
+	}
+	return d/2 + time.Duration(r*float64(d/2))
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = crand.Read(b) // never fails on Linux; a weak suffix is harmless
+	return hex.EncodeToString(b)
+}

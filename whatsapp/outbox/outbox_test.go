@@ -1,0 +1,578 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/deflectd/deflectd/internal/redistest"
+	"github.com/deflectd/deflectd/whatsapp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/redis/go-redis/v9"
+)
+
+// stubSender answers sends from a function and counts them; the tests of
+// the whole path against the fake Cloud API are in api_test.go.
+type stubSender struct {
+	mu    sync.Mutex
+	calls map[string]int // by biz_opaque_callback_data (the job key)
+	total atomic.Int64
+	fn    func(n int, m *whatsapp.Message) (*whatsapp.SendResult, error)
+	sent  chan string
+}
+
+func newStub(fn func(n int, m *whatsapp.Message) (*whatsapp.SendResult, error)) *stubSender {
+	return &stubSender{calls: map[string]int{}, fn: fn, sent: make(chan string, 10000)}
+}
+
+func (s *stubSender) Send(ctx context.Context, m *whatsapp.Message) (*whatsapp.SendResult, error) {
+	s.mu.Lock()
+	s.calls[m.BizOpaqueCallbackData]++
+	n := s.calls[m.BizOpaqueCallbackData]
+	s.mu.Unlock()
+	s.total.Add(1)
+	var r *whatsapp.SendResult
+	var err error
+	if s.fn != nil {
+		r, err = s.fn(n, m)
+	} else {
+		r = okResult(m)
+	}
+	s.sent <- m.BizOpaqueCallbackData
+	return r, err
+}
+
+func (s *stubSender) count(key string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[key]
+}
+
+func okResult(m *whatsapp.Message) *whatsapp.SendResult {
+	r := &whatsapp.SendResult{MessagingProduct: "whatsapp"}
+	r.Messages = append(r.Messages, struct {
+		ID            string `json:"id"`
+		MessageStatus string `json:"message_status,omitempty"`
+	}{ID: "wamid." + m.BizOpaqueCallbackData})
+	return r
+}
+
+type env struct {
+	t   *testing.T
+	srv *redistest.Server
+}
+
+func newEnv(t *testing.T) *env {
+	return &env{t: t, srv: redistest.Start(t)}
+}
+
+// outbox returns an outbox on the env's Redis with fast test timings.
+func (e *env) outbox(s Sender, tune func(*Options)) (*Outbox, *prometheus.Registry) {
+	e.t.Helper()
+	reg := prometheus.NewRegistry()
+	opts := Options{
+		Redis: e.srv.Client(), Prefix: e.srv.Prefix, Sender: s, PhoneNumberID: "1000",
+		PairInterval: time.Millisecond, MinBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond,
+		ClaimAfter: 200 * time.Millisecond, InDoubtGrace: 300 * time.Millisecond, PollInterval: 10 * time.Millisecond,
+		BreakerCooldown: time.Hour, ReadBlock: 50 * time.Millisecond, Registerer: reg,
+	}
+	if tune != nil {
+		tune(&opts)
+	}
+	o, err := New(opts)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return o, reg
+}
+
+// run runs o until the test ends and returns a stop function that waits.
+func run(t *testing.T, o *Outbox) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- o.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run() = %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func job(key, to string) Job {
+	m := whatsapp.NewTemplateMessage(to, whatsapp.Template{Name: "queue_deflect_v1", Language: whatsapp.Language{Policy: "deterministic", Code: "es_AR"}})
+	return Job{Key: key, Kind: KindOffer, Message: m, Meta: map[string]string{"queue": "sales"}}
+}
+
+// waitState waits for a job to reach a state, failing after timeout. It
+// waits on the stub's send notifications rather than polling blindly.
+func waitState(t *testing.T, o *Outbox, key, state string, timeout time.Duration) *Record {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		r, err := o.Get(context.Background(), key)
+		if err == nil && r.State == state {
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s: state %+v (err %v), want %s within %v", key, r, err, state, timeout)
+		}
+		time.Sleep(5 * time.Millisecond) // waiting on another process (Redis), not on time itself
+	}
+}
+
+func TestEnqueueDuplicatesAcrossInstances(t *testing.T) {
+	e := newEnv(t)
+	stub := newStub(nil)
+	// Four instances share one Redis and one phone number.
+	var outs []*Outbox
+	for range 4 {
+		o, _ := e.outbox(stub, nil)
+		outs = append(outs, o)
+	}
+	ctx := context.Background()
+	var queued, dup atomic.Int64
+	var wg sync.WaitGroup
+	for p := range 4 {
+		wg.Go(func() {
+			for i := range 250 {
+				key := fmt.Sprintf("call-%d:offer", (i*7+p*13)%200)
+				res, err := outs[p].Enqueue(ctx, job(key, fmt.Sprintf("+54 9 11 5555-%04d", i%200)))
+				if err != nil {
+					t.Errorf("Enqueue(%s) = %v", key, err)
+					return
+				}
+				if res == Queued {
+					queued.Add(1)
+				} else {
+					dup.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if queued.Load() != 200 || dup.Load() != 800 {
+		t.Fatalf("Enqueue results: queued %d, duplicate %d; want 200, 800", queued.Load(), dup.Load())
+	}
+	for _, o := range outs[:2] {
+		run(t, o)
+	}
+	for range 200 {
+		select {
+		case <-stub.sent:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("only %d sends after 20 s, want 200", stub.total.Load())
+		}
+	}
+	// Let the workers drain whatever else they would send.
+	for _, o := range outs[:2] {
+		waitDepth(t, o, 0)
+	}
+	if got := stub.total.Load(); got != 200 {
+		t.Errorf("sends = %d, want exactly 200", got)
+	}
+}
+
+func waitDepth(t *testing.T, o *Outbox, want int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, err := o.rdb.XLen(context.Background(), o.p+"outbox").Result()
+		d, _ := o.rdb.ZCard(context.Background(), o.p+"delayed").Result()
+		if err == nil && n+d == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("outbox depth %d+%d, want %d", n, d, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestEnqueueValidation(t *testing.T) {
+	e := newEnv(t)
+	o, _ := e.outbox(newStub(nil), nil)
+	ctx := context.Background()
+	bad := []Job{
+		{Key: "", Kind: KindOffer, Message: job("k", "1").Message},
+		{Key: "a b", Kind: KindOffer, Message: job("k", "1").Message},
+		{Key: "k", Kind: "spam", Message: job("k", "1").Message},
+		{Key: "k", Kind: KindOffer},
+		{Key: "k", Kind: KindOffer, Message: job("k", "no digits").Message},
+	}
+	for _, j := range bad {
+		if _, err := o.Enqueue(ctx, j); err == nil {
+			t.Errorf("Enqueue(%+v) = nil error, want one", j)
+		}
+	}
+}
+
+func TestOptOutHonouredByNextEnqueue(t *testing.T) {
+	e := newEnv(t)
+	o, _ := e.outbox(newStub(nil), nil)
+	ctx := context.Background()
+	if err := o.OptOut(ctx, "+54 9 11 5555 1234", "BAJA"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.Enqueue(ctx, job("c1:offer", "5491155551234")); !errors.Is(err, ErrOptedOut) {
+		t.Fatalf("Enqueue to an opted-out number = %v, want ErrOptedOut", err)
+	}
+	if err := o.OptIn(ctx, "5491155551234"); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := o.Enqueue(ctx, job("c1:offer", "5491155551234")); err != nil || res != Queued {
+		t.Fatalf("Enqueue after opt-in = %v, %v; want Queued", res, err)
+	}
+}
+
+func TestTierBudget(t *testing.T) {
+	e := newEnv(t)
+	o, _ := e.outbox(newStub(nil), func(o *Options) { o.TierLimit = 3 })
+	ctx := context.Background()
+	for i := range 3 {
+		if _, err := o.Enqueue(ctx, job(fmt.Sprintf("c%d:offer", i), fmt.Sprintf("100%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if left, err := o.BudgetLeft(ctx); err != nil || left != 0 {
+		t.Fatalf("BudgetLeft() = %d, %v; want 0", left, err)
+	}
+	if _, err := o.Enqueue(ctx, job("c9:offer", "1009")); !errors.Is(err, ErrBudgetExhausted) {
+		t.Fatalf("Enqueue to a 4th recipient = %v, want ErrBudgetExhausted", err)
+	}
+	// A recipient already counted in the window costs nothing more.
+	if _, err := o.Enqueue(ctx, job("c0:recover", "1000")); err != nil {
+		t.Fatalf("Enqueue to a counted recipient = %v, want nil", err)
+	}
+}
+
+// The retry table: each class of error is attempted as specified.
+func TestRetryTable(t *testing.T) {
+	tests := []struct {
+		name      string
+		err       *whatsapp.Error
+		failTimes int // the error comes this many times, then success
+		wantState string
+		wantSends int
+	}{
+		{"throughput retried", apiErr(429, 130429), 2, "sent", 3},
+		{"pair rate retried", apiErr(400, 131056), 1, "sent", 2},
+		{"5xx retried", apiErr(503, 0), 2, "sent", 3},
+		{"transient code retried", apiErr(500, 131000), 1, "sent", 2},
+		{"network retried", &whatsapp.Error{Class: whatsapp.Retry, Reason: "network", Err: errors.New("refused")}, 2, "sent", 3},
+		{"retries exhausted", apiErr(503, 0), 100, "failed", 4},
+		{"undeliverable not retried", apiErr(400, 131026), 100, "failed", 1},
+		{"window closed not retried", apiErr(400, 131047), 100, "failed", 1},
+		{"template params not retried", apiErr(400, 132000), 100, "failed", 1},
+		{"template paused not retried", apiErr(400, 132015), 100, "failed", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			stub := newStub(func(n int, m *whatsapp.Message) (*whatsapp.SendResult, error) {
+				if n <= tt.failTimes {
+					return nil, tt.err
+				}
+				return okResult(m), nil
+			})
+			o, _ := e.outbox(stub, func(o *Options) { o.MaxAttempts = 4 })
+			if _, err := o.Enqueue(context.Background(), job("k:offer", "5491100000000")); err != nil {
+				t.Fatal(err)
+			}
+			run(t, o)
+			r := waitState(t, o, "k:offer", tt.wantState, 10*time.Second)
+			if got := stub.count("k:offer"); got != tt.wantSends {
+				t.Errorf("sends = %d, want %d", got, tt.wantSends)
+			}
+			if tt.wantState == "failed" && tt.wantSends == 1 && r.ErrorCode != tt.err.Code {
+				t.Errorf("record error code = %d, want %d", r.ErrorCode, tt.err.Code)
+			}
+		})
+	}
+}
+
+func apiErr(status, code int) *whatsapp.Error {
+	class, reason := whatsapp.Classify(status, code)
+	return &whatsapp.Error{HTTPStatus: status, Code: code, Class: class, Reason: reason, Message: "test"}
+}
+
+func TestUndeliverableMarksNumber(t *testing.T) {
+	e := newEnv(t)
+	stub := newStub(func(int, *whatsapp.Message) (*whatsapp.SendResult, error) { return nil, apiErr(400, 131026) })
+	o, _ := e.outbox(stub, nil)
+	ctx := context.Background()
+	if _, err := o.Enqueue(ctx, job("k:offer", "541143210000")); err != nil {
+		t.Fatal(err)
+	}
+	run(t, o)
+	waitState(t, o, "k:offer", "failed", 5*time.Second)
+	if ok, err := o.Unreachable(ctx, "+54 11 4321 0000"); err != nil || !ok {
+		t.Errorf("Unreachable() = %v, %v; want true", ok, err)
+	}
+}
+
+// A breaker error stops every send, across instances, until the cooldown.
+func TestBreakerStopsSends(t *testing.T) {
+	e := newEnv(t)
+	stub := newStub(func(int, *whatsapp.Message) (*whatsapp.SendResult, error) { return nil, apiErr(401, 190) })
+	o1, reg := e.outbox(stub, nil)
+	o2, _ := e.outbox(stub, nil)
+	ctx := context.Background()
+	if _, err := o1.Enqueue(ctx, job("a:offer", "1001")); err != nil {
+		t.Fatal(err)
+	}
+	run(t, o1)
+	run(t, o2)
+	waitState(t, o1, "a:offer", "retry", 5*time.Second)
+	for i := range 5 {
+		if _, err := o2.Enqueue(ctx, job(fmt.Sprintf("b%d:offer", i), fmt.Sprintf("200%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitDepth(t, o1, 6) // all six parked behind the breaker
+	if got := stub.total.Load(); got != 1 {
+		t.Errorf("sends = %d, want 1 (the breaker stops the rest)", got)
+	}
+	open, _, reason := o2.BreakerState(ctx)
+	if !open || reason == "" {
+		t.Errorf("BreakerState() = %v, %q; want open with a reason", open, reason)
+	}
+	if got := testutil.ToFloat64(o1.metrics.breakerTrips.WithLabelValues("token_expired")); got != 1 {
+		t.Errorf("breaker trips = %v, want 1", got)
+	}
+	_ = reg
+}
+
+// Statuses: replays apply once, out-of-order deliveries end at the
+// furthest state.
+func TestApplyStatus(t *testing.T) {
+	e := newEnv(t)
+	stub := newStub(nil)
+	o, _ := e.outbox(stub, nil)
+	ctx := context.Background()
+	if _, err := o.Enqueue(ctx, job("k:offer", "1001")); err != nil {
+		t.Fatal(err)
+	}
+	stop := run(t, o)
+	waitState(t, o, "k:offer", "sent", 5*time.Second)
+	stop()
+	wamid := "wamid.k:offer"
+	steps := []struct {
+		status      string
+		opaque      string
+		wantApplied bool
+		wantStatus  string
+	}{
+		{whatsapp.StatusSent, "k:offer", true, "sent"},
+		{whatsapp.StatusSent, "k:offer", false, "sent"},      // replay
+		{whatsapp.StatusRead, "", true, "read"},              // by wamid; delivered skipped
+		{whatsapp.StatusDelivered, "k:offer", false, "read"}, // late: never goes back
+		{whatsapp.StatusRead, "k:offer", false, "read"},      // replay
+	}
+	for _, s := range steps {
+		applied, err := o.ApplyStatus(ctx, whatsapp.Status{WAMID: wamid, Status: s.status, BizOpaqueCallbackData: s.opaque, Timestamp: time.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, _ := o.Get(ctx, "k:offer")
+		if applied != s.wantApplied || r.Status != s.wantStatus {
+			t.Errorf("ApplyStatus(%s) = %v, status %s; want %v, %s", s.status, applied, r.Status, s.wantApplied, s.wantStatus)
+		}
+	}
+	if applied, err := o.ApplyStatus(ctx, whatsapp.Status{WAMID: "wamid.other", Status: "read"}); err != nil || applied {
+		t.Errorf("ApplyStatus(unknown wamid) = %v, %v; want false, nil", applied, err)
+	}
+}
+
+// A send whose answer was lost is not resent when a status webhook
+// carrying its key arrives within the grace period.
+func TestInDoubtResolvedByWebhook(t *testing.T) {
+	e := newEnv(t)
+	stub := newStub(func(n int, m *whatsapp.Message) (*whatsapp.SendResult, error) {
+		return nil, &whatsapp.Error{Class: whatsapp.Retry, Reason: "network", InDoubt: true, Err: errors.New("timeout awaiting headers")}
+	})
+	o, _ := e.outbox(stub, func(o *Options) { o.InDoubtGrace = time.Second })
+	ctx := context.Background()
+	if _, err := o.Enqueue(ctx, job("k:offer", "1001")); err != nil {
+		t.Fatal(err)
+	}
+	run(t, o)
+	waitState(t, o, "k:offer", "indoubt", 5*time.Second)
+	// Meta did send it: its "sent" webhook names the job.
+	if _, err := o.ApplyStatus(ctx, whatsapp.Status{WAMID: "wamid.real", Status: "sent", BizOpaqueCallbackData: "k:offer"}); err != nil {
+		t.Fatal(err)
+	}
+	r := waitState(t, o, "k:offer", "sent", 5*time.Second)
+	if r.WAMID != "wamid.real" || r.ResolvedBy != "webhook" {
+		t.Errorf("record = %+v, want wamid.real resolved by webhook", r)
+	}
+	waitDepth(t, o, 0)
+	if got := stub.count("k:offer"); got != 1 {
+		t.Errorf("sends = %d, want 1", got)
+	}
+	if key, err := o.KeyForWAMID(ctx, "wamid.real"); err != nil || key != "k:offer" {
+		t.Errorf("KeyForWAMID() = %q, %v", key, err)
+	}
+}
+
+// With no webhook within the grace period, the job is sent again.
+func TestInDoubtResentAfterGrace(t *testing.T) {
+	e := newEnv(t)
+	stub := newStub(func(n int, m *whatsapp.Message) (*whatsapp.SendResult, error) {
+		if n == 1 {
+			return nil, &whatsapp.Error{Class: whatsapp.Retry, Reason: "network", InDoubt: true, Err: errors.New("reset")}
+		}
+		return okResult(m), nil
+	})
+	o, _ := e.outbox(stub, nil)
+	if _, err := o.Enqueue(context.Background(), job("k:offer", "1001")); err != nil {
+		t.Fatal(err)
+	}
+	run(t, o)
+	waitState(t, o, "k:offer", "sent", 5*time.Second)
+	if got := stub.count("k:offer"); got != 2 {
+		t.Errorf("sends = %d, want 2", got)
+	}
+	if got := testutil.ToFloat64(o.metrics.indoubtResends); got != 1 {
+		t.Errorf("in-doubt resends = %v, want 1", got)
+	}
+}
+
+// Cancelling a worker in the middle of a send does not abandon the send:
+// it is finished and recorded, so nothing is in doubt and nothing is sent
+// twice when another worker starts.
+func TestCancelMidSend(t *testing.T) {
+	e := newEnv(t)
+	inSend := make(chan struct{})
+	release := make(chan struct{})
+	var once sync.Once
+	stub := newStub(func(n int, m *whatsapp.Message) (*whatsapp.SendResult, error) {
+		once.Do(func() { close(inSend); <-release })
+		return okResult(m), nil
+	})
+	o1, _ := e.outbox(stub, nil)
+	ctx := context.Background()
+	for i := range 10 {
+		if _, err := o1.Enqueue(ctx, job(fmt.Sprintf("k%d:offer", i), fmt.Sprintf("100%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop1 := run(t, o1)
+	<-inSend
+	stopped := make(chan struct{})
+	go func() { stop1(); close(stopped) }()
+	close(release)
+	<-stopped
+	o2, _ := e.outbox(stub, nil)
+	run(t, o2)
+	for i := range 10 {
+		waitState(t, o2, fmt.Sprintf("k%d:offer", i), "sent", 10*time.Second)
+	}
+	for i := range 10 {
+		if got := stub.count(fmt.Sprintf("k%d:offer", i)); got != 1 {
+			t.Errorf("sends of k%d = %d, want 1", i, got)
+		}
+	}
+}
+
+// A consumer that stops acknowledging (it died after reading) has its
+// entries taken over by another instance.
+func TestAbandonedEntryClaimed(t *testing.T) {
+	e := newEnv(t)
+	stub := newStub(nil)
+	o, reg := e.outbox(stub, nil)
+	ctx := context.Background()
+	// A consumer reads the entry and dies before doing anything.
+	if err := o.rdb.XGroupCreateMkStream(ctx, o.p+"outbox", group, "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.Enqueue(ctx, job("k:offer", "1001")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: group, Consumer: "dead", Streams: []string{o.p + "outbox", ">"}, Count: 1}).Result(); err != nil {
+		t.Fatal(err)
+	}
+	run(t, o)
+	waitState(t, o, "k:offer", "sent", 5*time.Second)
+	if got := stub.count("k:offer"); got != 1 {
+		t.Errorf("sends = %d, want 1", got)
+	}
+	if got := testutil.ToFloat64(o.metrics.claimed); got < 1 {
+		t.Errorf("claimed = %v, want ≥ 1", got)
+	}
+	_ = reg
+}
+
+func TestConvert(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now()
+	clock := func() time.Time { return now }
+	o, _ := e.outbox(newStub(nil), func(o *Options) { o.Now = clock; o.ConversionWindow = time.Hour })
+	ctx := context.Background()
+	for _, k := range []string{"a:offer", "b:recover"} {
+		to := map[string]string{"a:offer": "1001", "b:recover": "1002"}[k]
+		j := job(k, to)
+		if k == "b:recover" {
+			j.Kind = KindRecover
+		}
+		if _, err := o.Enqueue(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(t, o)
+	waitState(t, o, "a:offer", "sent", 5*time.Second)
+	waitState(t, o, "b:recover", "sent", 5*time.Second)
+
+	tests := []struct {
+		name    string
+		in      whatsapp.Inbound
+		wantKey string
+		wantVia string
+	}{
+		{"tap by payload", whatsapp.Inbound{ID: "i1", From: "1001", Type: "button", ButtonPayload: "dfl:a:offer", Timestamp: now.Add(time.Minute)}, "a:offer", "tap"},
+		{"second tap converts nothing", whatsapp.Inbound{ID: "i2", From: "1001", Type: "button", ButtonPayload: "dfl:a:offer", Timestamp: now.Add(time.Minute)}, "", ""},
+		{"payload from another number", whatsapp.Inbound{ID: "i3", From: "9999", Type: "button", ButtonPayload: "dfl:b:recover"}, "", ""},
+		{"reply too late", whatsapp.Inbound{ID: "i4", From: "1002", Type: "text", Text: "hola", Timestamp: now.Add(2 * time.Hour)}, "", ""},
+		{"reply by last message", whatsapp.Inbound{ID: "i5", From: "1002", Type: "text", Text: "hola", Timestamp: now.Add(30 * time.Minute)}, "b:recover", "reply"},
+		{"stranger", whatsapp.Inbound{ID: "i6", From: "5555", Type: "text", Text: "hi"}, "", ""},
+	}
+	for _, tt := range tests {
+		c, err := o.Convert(ctx, tt.in)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		gotKey, gotVia := "", ""
+		if c != nil {
+			gotKey, gotVia = c.Key, c.Via
+		}
+		if gotKey != tt.wantKey || gotVia != tt.wantVia {
+			t.Errorf("%s: Convert() = %q via %q, want %q via %q", tt.name, gotKey, gotVia, tt.wantKey, tt.wantVia)
+		}
+	}
+	r, _ := o.Get(ctx, "b:recover")
+	if r.Converted.IsZero() || r.Kind != KindRecover {
+		t.Errorf("record = %+v, want converted recover", r)
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	for n, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second} {
+		lo, hi := backoff(n, time.Second, time.Minute, 0), backoff(n, time.Second, time.Minute, 0.999999)
+		if lo != want/2 || hi < want*99/100 || hi > want {
+			t.Errorf("backoff(%d) in [%v, %v], want [%v, %v)", n, lo, hi, want/2, want)
+		}
+	}
+	if got := backoff(200, time.Second, time.Minute, 0); got != 30*time.Second {
+		t.Errorf("backoff(200) = %v, want the cap's half, 30s", got)
+	}
+}
