@@ -44,6 +44,9 @@ type Status struct {
 	Timestamp time.Time
 	// RecipientID is the customer's wa_id.
 	RecipientID string
+	// RecipientUserID is the customer's business-scoped user id, when Meta
+	// sends one instead of, or with, the phone number.
+	RecipientUserID string
 	// BizOpaqueCallbackData is what the message carried (the outbox job
 	// id), so a status can be matched even when the send's answer was
 	// lost.

@@ -82,6 +82,13 @@ type Options struct {
 	// as a conversion. Default 24 h.
 	ConversionWindow time.Duration
 
+	// Observe, when set, is told each step a job takes: the recorded state
+	// after an attempt (sent, retry, indoubt, failed), "postponed" when a
+	// job waits for a breaker or an outcome, and "done" when an entry of a
+	// finished job is dropped. It must not block. Tests and the demo's
+	// progress display wait on it.
+	Observe func(key, step string)
+
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger and Registerer: defaults are none and a private registry.
@@ -278,7 +285,7 @@ func (o *Outbox) Run(ctx context.Context) error {
 	}
 	g.Go(func() error { o.every(ctx, o.opts.PollInterval, o.promote); return nil })
 	g.Go(func() error { o.every(ctx, o.opts.ClaimAfter/2, o.claim); return nil })
-	g.Go(func() error { o.every(ctx, 2*time.Second, o.observe); return nil })
+	g.Go(func() error { o.every(ctx, 2*time.Second, o.refreshGauges); return nil })
 	return g.Wait()
 }
 
@@ -382,6 +389,7 @@ func (o *Outbox) process(ctx context.Context, entry, key string) {
 	switch state {
 	case "", "sent", "failed": // gone (expired) or done
 		o.ack(ctx, entry)
+		o.observe(key, "done")
 		return
 	case "sending", "indoubt":
 		since, _ := strconv.ParseInt(str(f[1]), 10, 64)
@@ -409,6 +417,7 @@ func (o *Outbox) process(ctx context.Context, entry, key string) {
 	switch res[0] {
 	case "done":
 		o.ack(ctx, entry)
+		o.observe(key, "done")
 		return
 	case "wait":
 		due, _ := strconv.ParseInt(res[1], 10, 64)
@@ -509,6 +518,9 @@ func (o *Outbox) record(ctx context.Context, key, entry, attempt, to, kind strin
 			zap.String("key", key), zap.String("outcome", oc.state), zap.Error(err))
 		return
 	}
+	if res == "ok" {
+		o.observe(key, oc.state)
+	}
 	result, reason := oc.state, oc.reason
 	if oc.state == "sent" {
 		reason = ""
@@ -529,6 +541,14 @@ func (o *Outbox) delay(ctx context.Context, key, entry string, due int64) {
 	if err := delayScript.Run(ctx, o.rdb, nil, o.p, key, entry, group, due).Err(); err != nil {
 		o.metrics.redisErrors.Inc()
 		o.log.Warn("outbox: postponing a job; it stays pending", zap.String("key", key), zap.Error(err))
+		return
+	}
+	o.observe(key, "postponed")
+}
+
+func (o *Outbox) observe(key, step string) {
+	if o.opts.Observe != nil {
+		o.opts.Observe(key, step)
 	}
 }
 
@@ -642,8 +662,8 @@ func (o *Outbox) BudgetLeft(ctx context.Context) (int, error) {
 	return max(left, 0), nil
 }
 
-// observe refreshes the gauges of the outbox's depth, age and budget.
-func (o *Outbox) observe(ctx context.Context) {
+// refreshGauges refreshes the gauges of the outbox's depth, age and budget.
+func (o *Outbox) refreshGauges(ctx context.Context) {
 	pipe := o.rdb.Pipeline()
 	xlen := pipe.XLen(ctx, o.p+"outbox")
 	delayed := pipe.ZCard(ctx, o.p+"delayed")

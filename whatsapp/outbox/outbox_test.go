@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -63,12 +64,88 @@ func okResult(m *whatsapp.Message) *whatsapp.SendResult {
 }
 
 type env struct {
-	t   *testing.T
-	srv *redistest.Server
+	t     *testing.T
+	srv   *redistest.Server
+	steps *steps
 }
 
 func newEnv(t *testing.T) *env {
-	return &env{t: t, srv: redistest.Start(t)}
+	return &env{t: t, srv: redistest.Start(t), steps: newSteps()}
+}
+
+// steps records what Options.Observe reports, so tests wait for an outcome
+// instead of polling for it.
+type steps struct {
+	mu     sync.Mutex
+	seen   map[string][]string // key -> steps in order
+	notify chan struct{}
+}
+
+func newSteps() *steps { return &steps{seen: map[string][]string{}, notify: make(chan struct{})} }
+
+func (s *steps) observe(key, step string) {
+	s.mu.Lock()
+	s.seen[key] = append(s.seen[key], step)
+	old := s.notify
+	s.notify = make(chan struct{})
+	s.mu.Unlock()
+	close(old)
+}
+
+// count returns how many times keys reported step.
+func (s *steps) count(step string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, st := range s.seen {
+		for _, x := range st {
+			if x == step {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// waitCount waits until step was reported n times in all.
+func (s *steps) waitCount(t *testing.T, step string, n int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		s.mu.Lock()
+		notify := s.notify
+		s.mu.Unlock()
+		if got := s.count(step); got >= n {
+			return
+		}
+		select {
+		case <-notify:
+		case <-deadline:
+			t.Fatalf("%q reported %d times, want %d within %v", step, s.count(step), n, timeout)
+		}
+	}
+}
+
+// wait waits until key reported step.
+func (s *steps) wait(t *testing.T, key, step string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		s.mu.Lock()
+		notify, seen := s.notify, slices.Contains(s.seen[key], step)
+		s.mu.Unlock()
+		if seen {
+			return
+		}
+		select {
+		case <-notify:
+		case <-deadline:
+			s.mu.Lock()
+			got := s.seen[key]
+			s.mu.Unlock()
+			t.Fatalf("job %s: steps %q, want %q within %v", key, got, step, timeout)
+		}
+	}
 }
 
 // outbox returns an outbox on the env's Redis with fast test timings.
@@ -80,6 +157,7 @@ func (e *env) outbox(s Sender, tune func(*Options)) (*Outbox, *prometheus.Regist
 		PairInterval: time.Millisecond, MinBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond,
 		ClaimAfter: 200 * time.Millisecond, InDoubtGrace: 300 * time.Millisecond, PollInterval: 10 * time.Millisecond,
 		BreakerCooldown: time.Hour, ReadBlock: 50 * time.Millisecond, Registerer: reg,
+		Observe: e.steps.observe,
 	}
 	if tune != nil {
 		tune(&opts)
@@ -114,21 +192,50 @@ func job(key, to string) Job {
 	return Job{Key: key, Kind: KindOffer, Message: m, Meta: map[string]string{"queue": "sales"}}
 }
 
-// waitState waits for a job to reach a state, failing after timeout. It
-// waits on the stub's send notifications rather than polling blindly.
-func waitState(t *testing.T, o *Outbox, key, state string, timeout time.Duration) *Record {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		r, err := o.Get(context.Background(), key)
-		if err == nil && r.State == state {
-			return r
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job %s: state %+v (err %v), want %s within %v", key, r, err, state, timeout)
-		}
-		time.Sleep(5 * time.Millisecond) // waiting on another process (Redis), not on time itself
+// waitState waits until a worker recorded state for key, and returns the
+// job's record.
+func (e *env) waitState(o *Outbox, key, state string) *Record {
+	e.t.Helper()
+	e.steps.wait(e.t, key, state, 10*time.Second)
+	r, err := o.Get(context.Background(), key)
+	if err != nil {
+		e.t.Fatal(err)
 	}
+	return r
+}
+
+// waitQuiet waits until no job waits in the stream or the delayed set. Each
+// step a worker takes is observed, so it waits on those, not on time.
+func (e *env) waitQuiet(o *Outbox) {
+	e.t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		e.steps.mu.Lock()
+		notify := e.steps.notify
+		e.steps.mu.Unlock()
+		if depth(e.t, o) == 0 {
+			return
+		}
+		select {
+		case <-notify:
+		case <-deadline:
+			e.t.Fatalf("outbox depth %d after 10 s, want 0", depth(e.t, o))
+		}
+	}
+}
+
+// depth is the number of jobs waiting in the stream or the delayed set.
+func depth(t *testing.T, o *Outbox) int64 {
+	t.Helper()
+	n, err := o.rdb.XLen(context.Background(), o.p+"outbox").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := o.rdb.ZCard(context.Background(), o.p+"delayed").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n + d
 }
 
 func TestEnqueueDuplicatesAcrossInstances(t *testing.T) {
@@ -167,35 +274,12 @@ func TestEnqueueDuplicatesAcrossInstances(t *testing.T) {
 	for _, o := range outs[:2] {
 		run(t, o)
 	}
-	for range 200 {
-		select {
-		case <-stub.sent:
-		case <-time.After(20 * time.Second):
-			t.Fatalf("only %d sends after 20 s, want 200", stub.total.Load())
-		}
-	}
-	// Let the workers drain whatever else they would send.
-	for _, o := range outs[:2] {
-		waitDepth(t, o, 0)
-	}
+	e.steps.waitCount(t, "sent", 200, 30*time.Second)
+	// Entries claimed while their first worker waited for the rate limit
+	// were parked; wait until they drained as "done".
+	e.waitQuiet(outs[0])
 	if got := stub.total.Load(); got != 200 {
 		t.Errorf("sends = %d, want exactly 200", got)
-	}
-}
-
-func waitDepth(t *testing.T, o *Outbox, want int64) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		n, err := o.rdb.XLen(context.Background(), o.p+"outbox").Result()
-		d, _ := o.rdb.ZCard(context.Background(), o.p+"delayed").Result()
-		if err == nil && n+d == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("outbox depth %d+%d, want %d", n, d, want)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -290,7 +374,7 @@ func TestRetryTable(t *testing.T) {
 				t.Fatal(err)
 			}
 			run(t, o)
-			r := waitState(t, o, "k:offer", tt.wantState, 10*time.Second)
+			r := e.waitState(o, "k:offer", tt.wantState)
 			if got := stub.count("k:offer"); got != tt.wantSends {
 				t.Errorf("sends = %d, want %d", got, tt.wantSends)
 			}
@@ -315,7 +399,7 @@ func TestUndeliverableMarksNumber(t *testing.T) {
 		t.Fatal(err)
 	}
 	run(t, o)
-	waitState(t, o, "k:offer", "failed", 5*time.Second)
+	e.waitState(o, "k:offer", "failed")
 	if ok, err := o.Unreachable(ctx, "+54 11 4321 0000"); err != nil || !ok {
 		t.Errorf("Unreachable() = %v, %v; want true", ok, err)
 	}
@@ -333,13 +417,16 @@ func TestBreakerStopsSends(t *testing.T) {
 	}
 	run(t, o1)
 	run(t, o2)
-	waitState(t, o1, "a:offer", "retry", 5*time.Second)
+	e.waitState(o1, "a:offer", "retry")
 	for i := range 5 {
 		if _, err := o2.Enqueue(ctx, job(fmt.Sprintf("b%d:offer", i), fmt.Sprintf("200%d", i))); err != nil {
 			t.Fatal(err)
 		}
 	}
-	waitDepth(t, o1, 6) // all six parked behind the breaker
+	e.steps.waitCount(t, "postponed", 5, 10*time.Second) // parked behind the breaker
+	if d := depth(t, o1); d != 6 {
+		t.Errorf("outbox depth = %d, want all 6 parked", d)
+	}
 	if got := stub.total.Load(); got != 1 {
 		t.Errorf("sends = %d, want 1 (the breaker stops the rest)", got)
 	}
@@ -364,7 +451,7 @@ func TestApplyStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := run(t, o)
-	waitState(t, o, "k:offer", "sent", 5*time.Second)
+	e.waitState(o, "k:offer", "sent")
 	stop()
 	wamid := "wamid.k:offer"
 	steps := []struct {
@@ -407,16 +494,21 @@ func TestInDoubtResolvedByWebhook(t *testing.T) {
 		t.Fatal(err)
 	}
 	run(t, o)
-	waitState(t, o, "k:offer", "indoubt", 5*time.Second)
+	e.waitState(o, "k:offer", "indoubt")
 	// Meta did send it: its "sent" webhook names the job.
 	if _, err := o.ApplyStatus(ctx, whatsapp.Status{WAMID: "wamid.real", Status: "sent", BizOpaqueCallbackData: "k:offer"}); err != nil {
 		t.Fatal(err)
 	}
-	r := waitState(t, o, "k:offer", "sent", 5*time.Second)
-	if r.WAMID != "wamid.real" || r.ResolvedBy != "webhook" {
-		t.Errorf("record = %+v, want wamid.real resolved by webhook", r)
+	r, err := o.Get(ctx, "k:offer")
+	if err != nil {
+		t.Fatal(err)
 	}
-	waitDepth(t, o, 0)
+	if r.State != "sent" || r.WAMID != "wamid.real" || r.ResolvedBy != "webhook" {
+		t.Errorf("record = %+v, want sent, wamid.real, resolved by webhook", r)
+	}
+	if d := depth(t, o); d != 0 {
+		t.Errorf("outbox depth = %d, want 0: nothing left to resend", d)
+	}
 	if got := stub.count("k:offer"); got != 1 {
 		t.Errorf("sends = %d, want 1", got)
 	}
@@ -439,7 +531,7 @@ func TestInDoubtResentAfterGrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	run(t, o)
-	waitState(t, o, "k:offer", "sent", 5*time.Second)
+	e.waitState(o, "k:offer", "sent")
 	if got := stub.count("k:offer"); got != 2 {
 		t.Errorf("sends = %d, want 2", got)
 	}
@@ -476,7 +568,7 @@ func TestCancelMidSend(t *testing.T) {
 	o2, _ := e.outbox(stub, nil)
 	run(t, o2)
 	for i := range 10 {
-		waitState(t, o2, fmt.Sprintf("k%d:offer", i), "sent", 10*time.Second)
+		e.waitState(o2, fmt.Sprintf("k%d:offer", i), "sent")
 	}
 	for i := range 10 {
 		if got := stub.count(fmt.Sprintf("k%d:offer", i)); got != 1 {
@@ -503,7 +595,7 @@ func TestAbandonedEntryClaimed(t *testing.T) {
 		t.Fatal(err)
 	}
 	run(t, o)
-	waitState(t, o, "k:offer", "sent", 5*time.Second)
+	e.waitState(o, "k:offer", "sent")
 	if got := stub.count("k:offer"); got != 1 {
 		t.Errorf("sends = %d, want 1", got)
 	}
@@ -530,8 +622,8 @@ func TestConvert(t *testing.T) {
 		}
 	}
 	run(t, o)
-	waitState(t, o, "a:offer", "sent", 5*time.Second)
-	waitState(t, o, "b:recover", "sent", 5*time.Second)
+	e.waitState(o, "a:offer", "sent")
+	e.waitState(o, "b:recover", "sent")
 
 	tests := []struct {
 		name    string

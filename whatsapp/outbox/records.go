@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/deflectd/deflectd/whatsapp"
@@ -85,7 +84,10 @@ func (o *Outbox) KeyForWAMID(ctx context.Context, wamid string) (string, error) 
 func (o *Outbox) ApplyStatus(ctx context.Context, s whatsapp.Status) (bool, error) {
 	rank := whatsapp.StatusRank(s.Status)
 	if rank == 0 || s.WAMID == "" {
-		return false, fmt.Errorf("outbox: status %q of %q: not a status the outbox applies", s.Status, s.WAMID)
+		// A status Meta added after this code was written, or a broken
+		// one: nothing to apply, and retrying would not change that.
+		o.metrics.statuses.WithLabelValues("other", "unknown").Inc()
+		return false, nil
 	}
 	key := s.BizOpaqueCallbackData
 	if key == "" {
@@ -121,13 +123,11 @@ func (o *Outbox) ApplyStatus(ctx context.Context, s whatsapp.Status) (bool, erro
 // Convert ties a customer's message to the deflection it answers: a tap on
 // the template's button (its payload "dfl:<key>", or the template's wamid
 // as context), or any message from the number the last job went to, within
-// ConversionWindow. It returns nil when the message converts nothing, or
+// ConversionWindow. The payload is whatsapp.PayloadPrefix and the job key,
+// as the catalog's .Payload writes it. It returns nil when the message converts nothing, or
 // when the job was already converted.
 func (o *Outbox) Convert(ctx context.Context, in whatsapp.Inbound) (*whatsapp.Conversion, error) {
-	key := ""
-	if p, ok := strings.CutPrefix(in.ButtonPayload, PayloadPrefix); ok {
-		key = p
-	}
+	key, _ := whatsapp.ParsePayload(in.ButtonPayload)
 	via := "reply"
 	if in.Type == whatsapp.InboundButton || in.Type == whatsapp.InboundInteractive {
 		via = "tap"
@@ -148,10 +148,6 @@ func (o *Outbox) Convert(ctx context.Context, in whatsapp.Inbound) (*whatsapp.Co
 	sent, _ := strconv.ParseInt(res[3], 10, 64)
 	return &whatsapp.Conversion{Key: res[0], Kind: res[1], Template: res[2], SentAt: time.UnixMilli(sent), At: now, Via: via}, nil
 }
-
-// PayloadPrefix starts the quick-reply payload of the outbox's messages:
-// "dfl:<job key>", so a tap names the job it answers.
-const PayloadPrefix = "dfl:"
 
 // OptOut puts a number on the opt-out list; every later Enqueue to it is
 // refused with ErrOptedOut.
