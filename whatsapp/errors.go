@@ -111,7 +111,7 @@ func Classify(httpStatus, code int) (Class, string) {
 		return Permanent, "ecosystem"
 	case 131050:
 		return Permanent, "marketing_optout"
-	case 132000, 132001, 132005, 132007, 132008, 132012:
+	case 132000, 132001, 132005, 132007, 132008, 132012, 132018:
 		return Permanent, "template"
 	case 132015, 132016:
 		return Permanent, "template_paused"
