@@ -57,7 +57,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		enqueued: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "deflectd_whatsapp_enqueued_total",
-			Help: "Outbox enqueue requests, by message kind and result (queued, duplicate, opted_out, budget_exhausted).",
+			Help: "Outbox enqueue requests, by message kind and result (queued, duplicate, opted_out, budget_exhausted, invalid).",
 		}, []string{"kind", "result"}),
 		sends: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "deflectd_whatsapp_sends_total",
@@ -125,7 +125,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}
 	}
 	for _, k := range []string{KindOffer, KindPerform, KindRecover, KindAgent} {
-		for _, r := range []string{"queued", "duplicate", "opted_out", "budget_exhausted"} {
+		for _, r := range []string{"queued", "duplicate", "opted_out", "budget_exhausted", "invalid"} {
 			m.enqueued.WithLabelValues(k, r)
 		}
 		for _, r := range []string{"sent", "retry", "indoubt", "failed"} {

@@ -26,6 +26,13 @@ type Sender interface {
 	Send(ctx context.Context, m *whatsapp.Message) (*whatsapp.SendResult, error)
 }
 
+// Validator checks a message before it is stored; *whatsapp.Catalog is one.
+// A message it refuses never reaches Meta, so template errors (132000 and
+// kin) are caught where they can be fixed.
+type Validator interface {
+	Validate(m *whatsapp.Message) error
+}
+
 // Options configures an Outbox. Redis, Sender and PhoneNumberID are
 // required.
 type Options struct {
@@ -33,6 +40,8 @@ type Options struct {
 	// Prefix starts every key the outbox writes. Default "deflectd:".
 	Prefix string
 	Sender Sender
+	// Validator, when set, checks every template message at Enqueue.
+	Validator Validator
 	// PhoneNumberID is the business number the messages go from: the rate
 	// limit and the tier budget are per number.
 	PhoneNumberID string
@@ -232,6 +241,12 @@ func (o *Outbox) Enqueue(ctx context.Context, j Job) (Enqueued, error) {
 	}
 	if j.Message == nil || j.Message.To == "" {
 		return 0, fmt.Errorf("outbox: job %s: no message or recipient", j.Key)
+	}
+	if o.opts.Validator != nil && j.Message.Type == whatsapp.TypeTemplate {
+		if err := o.opts.Validator.Validate(j.Message); err != nil {
+			o.metrics.enqueued.WithLabelValues(kindLabel(j.Kind), "invalid").Inc()
+			return 0, fmt.Errorf("outbox: job %s: %w", j.Key, err)
+		}
 	}
 	m := *j.Message
 	m.To = whatsapp.NormalizeNumber(m.To)
