@@ -36,12 +36,25 @@ test: check-format vet
 e2e:
 	$(GO) test -tags e2e -race -count=1 -p 1 -timeout 20m $(PKGS)
 
+# Every fuzz target, briefly. FUZZTIME takes a duration (20s) or a count of
+# runs (50000x); CI uses a count, which a busy machine cannot turn into a
+# spurious deadline failure.
+FUZZ_TARGETS := \
+	./ari:FuzzDecodeEvent ./ari:FuzzTime \
+	./whatsapp:FuzzRender ./whatsapp:FuzzLoadCatalog \
+	./whatsapp/webhook:FuzzParse ./whatsapp/webhook:FuzzVerifySignature \
+	./whatsapp/whatsapptest:FuzzMessagesEndpoint
+
 fuzz:
-	$(GO) test -run='^$$' -fuzz='^FuzzDecodeEvent$$' -fuzztime=$(FUZZTIME) ./ari/
-	$(GO) test -run='^$$' -fuzz='^FuzzTime$$' -fuzztime=$(FUZZTIME) ./ari/
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$pkg $$fn"; \
+		$(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) -parallel=1 $$pkg; \
+	done
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -cpu=1 -count=6 ./ari/
+	$(GO) test -run='^$$' -bench=. -benchmem -count=3 ./whatsapp/
 
 clean:
 	rm -rf bin

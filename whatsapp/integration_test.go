@@ -35,7 +35,7 @@ const (
 
 // stack is the WhatsApp side wired as deflectd wires it.
 type stack struct {
-	t       *testing.T
+	t       testing.TB
 	redis   *redistest.Server
 	fake    *whatsapptest.Server
 	catalog *whatsapp.Catalog
@@ -55,7 +55,7 @@ type stackOptions struct {
 	noWebhook bool
 }
 
-func newStack(t *testing.T, so stackOptions) *stack {
+func newStack(t testing.TB, so stackOptions) *stack {
 	t.Helper()
 	cat, err := whatsapp.LoadCatalogFile("../configs/deflectd/templates.yaml")
 	if err != nil {
@@ -210,7 +210,7 @@ func (r statusRecorder) ApplyStatus(ctx context.Context, st whatsapp.Status) (bo
 }
 
 // runCtx runs f until the test ends, and waits for it to return.
-func runCtx(t *testing.T, f func(context.Context) error) (stop func()) {
+func runCtx(t testing.TB, f func(context.Context) error) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- f(ctx) }()
@@ -280,7 +280,7 @@ func TestTemplateFromCallContext(t *testing.T) {
 	}
 }
 
-func ctxTimeout(t *testing.T, d time.Duration) context.Context {
+func ctxTimeout(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
