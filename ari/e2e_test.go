@@ -52,7 +52,7 @@ func startSandbox(t *testing.T) *asterisktest.Sandbox {
 	sandboxOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
-		sandbox, sandboxErr = asterisktest.Start(ctx, asterisktest.Options{Logf: log.Printf})
+		sandbox, sandboxErr = asterisktest.Start(ctx, asterisktest.Options{Logf: log.Printf, ReplaceRunning: true})
 	})
 	if sandboxErr != nil {
 		t.Fatalf("starting the Asterisk sandbox: %v", sandboxErr)

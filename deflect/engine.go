@@ -1,0 +1,320 @@
+package deflect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/deflectd/deflectd/ari"
+	"github.com/deflectd/deflectd/deflect/ewt"
+	"github.com/deflectd/deflectd/deflect/rules"
+	"github.com/deflectd/deflectd/whatsapp"
+	"github.com/deflectd/deflectd/whatsapp/outbox"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+)
+
+// ARI is what the engine needs of Asterisk; *ari.Client provides it.
+type ARI interface {
+	Next(ctx context.Context) (ari.Event, error)
+	Application() string
+	Answer(ctx context.Context, channelID string) error
+	Hangup(ctx context.Context, channelID, reason string) error
+	Continue(ctx context.Context, channelID string, r ari.ContinueRequest) error
+	CreateBridge(ctx context.Context, r ari.BridgeRequest) (*ari.Bridge, error)
+	DestroyBridge(ctx context.Context, bridgeID string) error
+	AddChannel(ctx context.Context, bridgeID string, r ari.AddChannelRequest) error
+	Originate(ctx context.Context, r ari.OriginateRequest) (*ari.Channel, error)
+	SubscribeChannel(ctx context.Context, channelID string) error
+	Play(ctx context.Context, channelID string, r ari.PlayRequest) (*ari.Playback, error)
+	StopPlayback(ctx context.Context, playbackID string) error
+	GetVariable(ctx context.Context, channelID, name string) (string, error)
+	GetChannel(ctx context.Context, channelID string) (*ari.Channel, error)
+	Snapshot(ctx context.Context) (*ari.Snapshot, error)
+}
+
+// Outbox is what the engine needs of the WhatsApp outbox.
+type Outbox interface {
+	Enqueue(ctx context.Context, j outbox.Job) (outbox.Enqueued, error)
+	BudgetLeft(ctx context.Context) (int, error)
+	OptedOut(ctx context.Context, number string) (bool, error)
+	Unreachable(ctx context.Context, number string) (bool, error)
+}
+
+// Renderer builds a template message from a call's context;
+// *whatsapp.Catalog is one.
+type Renderer interface {
+	Render(name, language, to string, cc whatsapp.CallContext) (*whatsapp.Message, error)
+}
+
+// Prompts names the sounds the bridge plays, as ARI media URIs without the
+// "sound:" prefix; they are looked up in the call's language.
+type Prompts struct {
+	Offer, Accepted, Declined, Performed, Unavailable string
+}
+
+// DefaultPrompts are the prompts shipped in configs/asterisk/sounds.
+func DefaultPrompts() Prompts {
+	return Prompts{Offer: "deflect/offer", Accepted: "deflect/accepted", Declined: "deflect/declined",
+		Performed: "deflect/performed", Unavailable: "deflect/unavailable"}
+}
+
+// Options configures an Engine. ARI, Outbox, Renderer, Redis and Rules are
+// required.
+type Options struct {
+	ARI      ARI
+	Outbox   Outbox
+	Renderer Renderer
+	Redis    redis.UniversalClient
+	// Rules returns the rules in force; a reload swaps what it returns.
+	Rules func() *rules.Rules
+	// Prefix starts every Redis key. Default "deflectd:".
+	Prefix string
+	// QueueContext is the dialplan context of the Local channels that run
+	// Queue(): Local/<queue>@<QueueContext>/n. Default "queue-entry".
+	QueueContext string
+	// DefaultRegion reads national caller numbers (ISO 3166 code, e.g.
+	// "AR"). Default "US".
+	DefaultRegion string
+	// DefaultLanguage is the call's language when the dialplan gives none
+	// (lang=), e.g. "es". Default "en".
+	DefaultLanguage string
+	// TemplateLanguages maps a call language to the template language,
+	// e.g. "es" → "es_AR". Missing entries use the call language.
+	TemplateLanguages map[string]string
+	Prompts           Prompts
+	// Cooldown is the least time between two WhatsApp messages to one
+	// number. Default 24 h.
+	Cooldown time.Duration
+	// QueueTimeout bounds a call's wait in Queue() (the originate timeout).
+	// Default 1 h.
+	QueueTimeout time.Duration
+	// RecordTTL is how long call records live. Default 7 days.
+	RecordTTL time.Duration
+
+	// Observe, when set, is told every transition of every call. It must
+	// not block. Tests and the demo's progress display use it.
+	Observe func(Transition)
+
+	Now        func() time.Time
+	Logger     *zap.Logger
+	Registerer prometheus.Registerer
+}
+
+// Transition is one step of a call, as Observe reports it.
+type Transition struct {
+	CallID, Queue, Number string
+	From, To              State
+	At                    time.Time
+	// Offers is how many offers the call has had.
+	Offers int
+}
+
+func (o *Options) setDefaults() error {
+	if o.ARI == nil || o.Outbox == nil || o.Renderer == nil || o.Redis == nil || o.Rules == nil {
+		return errors.New("deflect: Options.ARI, Outbox, Renderer, Redis and Rules are required")
+	}
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&o.Prefix, "deflectd:")
+	def(&o.QueueContext, "queue-entry")
+	def(&o.DefaultRegion, "US")
+	def(&o.DefaultLanguage, "en")
+	if o.Prompts == (Prompts{}) {
+		o.Prompts = DefaultPrompts()
+	}
+	dur := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	dur(&o.Cooldown, 24*time.Hour)
+	dur(&o.QueueTimeout, time.Hour)
+	dur(&o.RecordTTL, 7*24*time.Hour)
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.Registerer == nil {
+		o.Registerer = prometheus.NewRegistry()
+	}
+	return nil
+}
+
+// Engine runs the calls of one Stasis application.
+type Engine struct {
+	opts    Options
+	log     *zap.Logger
+	store   *store
+	metrics *metrics
+
+	mu     sync.Mutex
+	calls  map[string]*call      // by caller channel id
+	queues map[string]*ewt.Queue // EWT trackers by queue name
+	wg     sync.WaitGroup
+}
+
+// New validates opts and returns an Engine; Run starts it.
+func New(opts Options) (*Engine, error) {
+	if err := opts.setDefaults(); err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("deflect: registering metrics: %w", err)
+	}
+	return &Engine{
+		opts: opts, log: opts.Logger, metrics: m, calls: map[string]*call{}, queues: map[string]*ewt.Queue{},
+		store: &store{rdb: opts.Redis, p: opts.Prefix + "call:", ttl: opts.RecordTTL},
+	}, nil
+}
+
+// Run reads the application's events and drives its calls until ctx ends or
+// the event stream does (the ari client's Run returned). Calls are left in
+// Asterisk as they are: the next instance adopts them.
+func (e *Engine) Run(ctx context.Context) error {
+	defer e.wg.Wait()
+	for {
+		ev, err := e.opts.ARI.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("deflect: event stream ended: %w", err)
+		}
+		e.dispatch(ctx, ev)
+	}
+}
+
+// dispatch routes one event to its call, creating or adopting calls.
+func (e *Engine) dispatch(ctx context.Context, ev ari.Event) {
+	switch ev := ev.(type) {
+	case *ari.Connected:
+		e.resync(ctx, ev.Reconnect)
+		return
+	case *ari.StasisStart:
+		if len(ev.Args) >= 2 && ev.Args[0] == proxyArg {
+			e.route(ev.Args[1], ev)
+			return
+		}
+		if _, ok := ev.Arg("queue"); !ok {
+			e.log.Warn("deflect: a channel entered the application without queue=; hanging it back to the dialplan is the dialplan's job",
+				zap.String("channel", ev.Channel.ID), zap.Strings("args", ev.Args))
+			e.metrics.badEntries.Inc()
+			return
+		}
+		e.start(ctx, ev.Channel, ev, nil)
+		return
+	}
+	for _, id := range ari.ChannelIDs(ev) {
+		if e.route(callIDOf(id), ev) {
+			return
+		}
+	}
+}
+
+// proxyArg is the first application argument of the Local channel the
+// bridge originates into a queue: Stasis(deflect,qproxy,<caller id>).
+const proxyArg = "qproxy"
+
+// callIDOf maps a channel id to its call: the caller's own id, or the id of
+// one of the halves of its Local channel (<caller>-q1, <caller>-q2).
+func callIDOf(channelID string) string {
+	if s, ok := strings.CutSuffix(channelID, "-q1"); ok {
+		return s
+	}
+	if s, ok := strings.CutSuffix(channelID, "-q2"); ok {
+		return s
+	}
+	return channelID
+}
+
+// route hands ev to the call with that id; false if there is none.
+func (e *Engine) route(id string, ev ari.Event) bool {
+	e.mu.Lock()
+	c := e.calls[id]
+	e.mu.Unlock()
+	if c == nil {
+		return false
+	}
+	c.inbox.push(ev)
+	return true
+}
+
+// start creates the call's goroutine. rec is its stored record when the
+// call is adopted, nil for a new call.
+func (e *Engine) start(ctx context.Context, ch ari.Channel, ev *ari.StasisStart, rec *record) {
+	e.mu.Lock()
+	if _, ok := e.calls[ch.ID]; ok {
+		e.mu.Unlock()
+		return
+	}
+	c := newCall(e, ch, ev, rec)
+	e.calls[ch.ID] = c
+	e.mu.Unlock()
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		c.run(ctx)
+		e.mu.Lock()
+		delete(e.calls, ch.ID)
+		e.mu.Unlock()
+	}()
+}
+
+// resync adopts the calls already in the application after a (re)connect:
+// Asterisk replays no events, so the list and the stored records are the
+// truth.
+func (e *Engine) resync(ctx context.Context, reconnect bool) {
+	snap, err := e.opts.ARI.Snapshot(ctx)
+	if err != nil {
+		e.log.Error("deflect: listing the calls in the application; calls will be adopted at the next reconnect", zap.Error(err))
+		return
+	}
+	adopted := 0
+	for _, ch := range snap.Channels {
+		if callIDOf(ch.ID) != ch.ID || ch.Dialplan.AppName != "Stasis" {
+			continue // a Local half, or a channel only subscribed to
+		}
+		e.mu.Lock()
+		_, known := e.calls[ch.ID]
+		e.mu.Unlock()
+		if known {
+			continue
+		}
+		rec, err := e.store.load(ctx, ch.ID)
+		if err != nil && !errors.Is(err, errNoRecord) {
+			e.metrics.redisErrors.Inc()
+			e.log.Warn("deflect: no record for an adopted call (Redis unavailable); it keeps waiting without offers",
+				zap.String("call", ch.ID), zap.Error(err))
+		}
+		if rec != nil && (rec.State.final()) {
+			continue // its end is being handled, or was
+		}
+		e.start(ctx, ch, nil, rec)
+		adopted++
+	}
+	e.metrics.adopted.Add(float64(adopted))
+	e.log.Info("deflect: calls in the application adopted", zap.Bool("reconnect", reconnect), zap.Int("adopted", adopted),
+		zap.Int("in_application", len(snap.Channels)))
+}
+
+// Calls returns the ids of the calls the engine is driving now.
+func (e *Engine) Calls() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ids := make([]string, 0, len(e.calls))
+	for id := range e.calls {
+		ids = append(ids, id)
+	}
+	return ids
+}
