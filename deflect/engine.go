@@ -318,3 +318,14 @@ func (e *Engine) Calls() []string {
 	}
 	return ids
 }
+
+// CallView returns a call as the rules see it, from its stored record: the
+// dry-run API's "what would happen to this call".
+func (e *Engine) CallView(ctx context.Context, id string, now time.Time) (rules.Call, error) {
+	rec, err := e.store.load(ctx, id)
+	if err != nil {
+		return rules.Call{}, fmt.Errorf("call %s: %w", id, err)
+	}
+	c := &call{e: e, id: id, rec: *rec}
+	return c.view(now), nil
+}

@@ -3,12 +3,12 @@
 //
 // Subcommands:
 //
-//	deflectd ari-check   connect to ARI as the bridge would, and report
-//	deflectd version     print the version
+//	deflectd run -config deflectd.yaml            run the bridge
+//	deflectd check-config -config deflectd.yaml   check the config, rules and templates
+//	deflectd ari-check                            connect to ARI as the bridge would, and report
+//	deflectd version                              print the version
 //
-// The bridge itself (deflectd run) and the demo (deflectd demo) arrive with
-// the deflect and ops-surface work; this command already carries the flag
-// and environment conventions they will share.
+// The demo (deflectd demo) arrives with the ops-surface work.
 package main
 
 import (
@@ -45,6 +45,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "ari-check":
 		return ariCheck(ctx, args[1:], stdout, stderr)
+	case "run":
+		return runBridge(ctx, args[1:], stderr)
+	case "check-config":
+		return checkConfig(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return 0
@@ -58,8 +62,10 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `usage: deflectd <command> [flags]
 
 commands:
-  ari-check   connect to Asterisk's ARI as the bridge would and report what it finds
-  version     print the version
+  run           run the bridge (-config deflectd.yaml; SIGHUP reloads rules and templates)
+  check-config  check the configuration, the rules and the templates, and exit
+  ari-check     connect to Asterisk's ARI as the bridge would and report what it finds
+  version       print the version
 
 Run "deflectd <command> -h" for a command's flags.
 `)
@@ -162,4 +168,78 @@ func ariCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return 1
 		}
 	}
+}
+
+// runBridge runs deflectd until SIGINT or SIGTERM; SIGHUP reloads the rules
+// and templates (a broken file keeps the old ones).
+func runBridge(ctx context.Context, args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configFile := fs.String("config", envOr("DEFLECTD_CONFIG", "deflectd.yaml"), "configuration file (env DEFLECTD_CONFIG)")
+	logFormat := fs.String("log-format", "json", "log format: json or console")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	log, err := newLogger(*logFormat)
+	if err != nil {
+		fmt.Fprintln(stderr, "deflectd run:", err)
+		return 2
+	}
+	defer log.Sync()
+	app, err := NewApp(AppOptions{ConfigFile: *configFile, Logger: log, Getenv: os.Getenv})
+	if err != nil {
+		log.Error("deflectd cannot start", zap.Error(err))
+		return 1
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				app.Reload() // logs its own outcome
+			}
+		}
+	}()
+	if err := app.Run(ctx); err != nil {
+		log.Error("deflectd stopped", zap.Error(err))
+		return 1
+	}
+	return 0
+}
+
+func newLogger(format string) (*zap.Logger, error) {
+	switch format {
+	case "json":
+		return zap.NewProduction()
+	case "console":
+		return zap.NewDevelopment()
+	}
+	return nil, fmt.Errorf("-log-format %q: want json or console", format)
+}
+
+// checkConfig loads everything run would load (secrets excepted) and says
+// what is wrong, for operators and CI before a deploy or a reload.
+func checkConfig(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configFile := fs.String("config", envOr("DEFLECTD_CONFIG", "deflectd.yaml"), "configuration file (env DEFLECTD_CONFIG)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := loadConfig(*configFile)
+	if err != nil {
+		fmt.Fprintln(stderr, "deflectd check-config:", err)
+		return 1
+	}
+	rs, cat, err := loadRulesAndTemplates(cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "deflectd check-config:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d routes, %d templates)\n", *configFile, len(rs.Routes()), len(cat.Templates()))
+	return 0
 }

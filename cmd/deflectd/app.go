@@ -1,0 +1,321 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/deflectd/deflectd/ari"
+	"github.com/deflectd/deflectd/deflect"
+	"github.com/deflectd/deflectd/deflect/rules"
+	"github.com/deflectd/deflectd/whatsapp"
+	"github.com/deflectd/deflectd/whatsapp/outbox"
+	"github.com/deflectd/deflectd/whatsapp/webhook"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+)
+
+// AppOptions configures an App.
+type AppOptions struct {
+	ConfigFile string
+	Logger     *zap.Logger
+	// Getenv reads secrets from the environment; os.Getenv outside tests.
+	Getenv func(string) string
+	// Listener, when set, serves the HTTP API instead of Config.Listen
+	// (tests pass a :0 listener).
+	Listener net.Listener
+}
+
+// App is deflectd wired together: the ARI client, the call engine, the
+// WhatsApp outbox and webhooks, and the HTTP API. Run runs every part under
+// one errgroup; Reload swaps the rules and templates.
+type App struct {
+	cfg     *Config
+	log     *zap.Logger
+	reg     *prometheus.Registry
+	rdb     *redis.Client
+	ari     *ari.Client
+	outbox  *outbox.Outbox
+	engine  *deflect.Engine
+	hook    *webhook.Handler
+	proc    *webhook.Processor
+	rules   atomic.Pointer[rules.Rules]
+	catalog catalogRef
+	ln      net.Listener
+
+	reloadMu      sync.Mutex
+	reloadOK      prometheus.Gauge
+	reloadSuccess prometheus.Gauge
+}
+
+// catalogRef is the template catalog in force, swapped on reload.
+type catalogRef struct{ p atomic.Pointer[whatsapp.Catalog] }
+
+func (c *catalogRef) Render(name, language, to string, cc whatsapp.CallContext) (*whatsapp.Message, error) {
+	return c.p.Load().Render(name, language, to, cc)
+}
+
+func (c *catalogRef) Validate(m *whatsapp.Message) error { return c.p.Load().Validate(m) }
+
+// NewApp loads the configuration and builds every part; it starts nothing.
+func NewApp(o AppOptions) (*App, error) {
+	cfg, err := loadConfig(o.ConfigFile)
+	if err != nil {
+		return nil, err
+	}
+	log := o.Logger
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a := &App{cfg: cfg, log: log, reg: reg, ln: o.Listener,
+		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{Name: "deflectd_config_last_reload_successful",
+			Help: "1 if the last load of the rules and templates succeeded, 0 if the old ones were kept."}),
+		reloadSuccess: prometheus.NewGauge(prometheus.GaugeOpts{Name: "deflectd_config_last_reload_success_timestamp_seconds",
+			Help: "Unix time of the last successful load of the rules and templates."}),
+	}
+	reg.MustRegister(a.reloadOK, a.reloadSuccess)
+	if err := a.loadRules(); err != nil {
+		return nil, err
+	}
+
+	ropt, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("redis_url: %w", err)
+	}
+	a.rdb = redis.NewClient(ropt)
+
+	pw, err := cfg.ariPassword(o.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	a.ari, err = ari.New(ari.Options{URL: cfg.ARI.URL, Username: cfg.ARI.User, Password: pw, Application: cfg.ARI.App,
+		Logger: log.Named("ari"), Registerer: reg})
+	if err != nil {
+		return nil, err
+	}
+
+	secrets, err := cfg.WhatsApp.LoadSecrets(o.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	client, err := whatsapp.NewClient(cfg.WhatsApp.ClientOptions(secrets))
+	if err != nil {
+		return nil, err
+	}
+	a.outbox, err = outbox.New(outbox.Options{
+		Redis: a.rdb, Prefix: cfg.KeyPrefix, Sender: client, Validator: &a.catalog, PhoneNumberID: cfg.WhatsApp.PhoneNumberID,
+		MPS: cfg.WhatsApp.MPS, TierLimit: cfg.WhatsApp.TierLimit, ConversionWindow: cfg.WhatsApp.ConversionWindow,
+		Logger: log.Named("outbox"), Registerer: reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	intake, err := webhook.NewRedisIntake(webhook.RedisIntakeOptions{Client: a.rdb, Prefix: cfg.KeyPrefix})
+	if err != nil {
+		return nil, err
+	}
+	a.hook, err = webhook.NewHandler(webhook.HandlerOptions{AppSecret: []byte(secrets.AppSecret.Reveal()),
+		VerifyToken: secrets.VerifyToken.Reveal(), Intake: intake, Logger: log.Named("webhook"), Registerer: reg})
+	if err != nil {
+		return nil, err
+	}
+	a.proc, err = webhook.NewProcessor(webhook.ProcessorOptions{Client: a.rdb, Prefix: cfg.KeyPrefix,
+		OptOutKeywords: cfg.WhatsApp.OptOutKeywords, Statuses: a.outbox, OptOuts: a.outbox, Conversions: a.outbox,
+		Logger: log.Named("webhook"), Registerer: reg})
+	if err != nil {
+		return nil, err
+	}
+	a.engine, err = deflect.New(deflect.Options{
+		ARI: a.ari, Outbox: a.outbox, Renderer: &a.catalog, Redis: a.rdb, Rules: a.rules.Load,
+		Prefix: cfg.KeyPrefix, QueueContext: cfg.ARI.QueueContext,
+		DefaultRegion: cfg.Calls.DefaultRegion, DefaultLanguage: cfg.Calls.DefaultLanguage,
+		TemplateLanguages: cfg.Calls.TemplateLanguages, Cooldown: cfg.Calls.Cooldown, QueueTimeout: cfg.Calls.QueueTimeout,
+		Logger: log.Named("deflect"), Registerer: reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// loadRules loads the rules and the templates, checks that every template
+// the rules name exists, and swaps both in; on any error the ones in force
+// stay.
+func (a *App) loadRules() error {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	rs, cat, err := loadRulesAndTemplates(a.cfg)
+	if err != nil {
+		a.reloadOK.Set(0)
+		return err
+	}
+	a.rules.Store(rs)
+	a.catalog.p.Store(cat)
+	a.reloadOK.Set(1)
+	a.reloadSuccess.SetToCurrentTime()
+	return nil
+}
+
+func loadRulesAndTemplates(cfg *Config) (*rules.Rules, *whatsapp.Catalog, error) {
+	rs, err := rules.LoadFile(cfg.path(cfg.RulesFile))
+	if err != nil {
+		return nil, nil, err
+	}
+	cat, err := whatsapp.LoadCatalogFile(cfg.path(cfg.TemplatesFile))
+	if err != nil {
+		return nil, nil, err
+	}
+	var names []string
+	for _, t := range cat.Templates() {
+		names = append(names, t.Name)
+	}
+	var errs []error
+	for _, t := range rs.Templates() {
+		if !slices.Contains(names, t) {
+			errs = append(errs, fmt.Errorf("%s: template %q is not in %s", cfg.RulesFile, t, cfg.TemplatesFile))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, nil, err
+	}
+	return rs, cat, nil
+}
+
+// Reload reloads the rules and templates (SIGHUP, POST /-/reload). A broken
+// file keeps the old ones and returns why.
+func (a *App) Reload() error {
+	if err := a.loadRules(); err != nil {
+		a.log.Error("reload failed; the old rules and templates stay in force", zap.Error(err))
+		return err
+	}
+	a.log.Info("rules and templates reloaded")
+	return nil
+}
+
+// Run runs every part until ctx ends or one fails.
+func (a *App) Run(ctx context.Context) error {
+	ln := a.ln
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", a.cfg.Listen); err != nil {
+			return err
+		}
+	}
+	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return a.ari.Run(ctx) })
+	g.Go(func() error { return a.engine.Run(ctx) })
+	g.Go(func() error { return a.outbox.Run(ctx) })
+	g.Go(func() error { return a.proc.Run(ctx) })
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	a.log.Info("deflectd running", zap.String("listen", ln.Addr().String()), zap.String("app", a.cfg.ARI.App))
+	err := g.Wait()
+	a.rdb.Close()
+	return err
+}
+
+// Handler serves the HTTP API.
+func (a *App) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
+	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /-/ready", func(w http.ResponseWriter, r *http.Request) {
+		if st := a.ari.State(); st != ari.StateConnected {
+			http.Error(w, "ARI "+st.String(), http.StatusServiceUnavailable)
+			return
+		}
+		if err := a.rdb.Ping(r.Context()).Err(); err != nil {
+			http.Error(w, "redis: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, r *http.Request) {
+		if err := a.Reload(); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		fmt.Fprintln(w, "reloaded")
+	})
+	mux.HandleFunc("POST /api/v1/dry-run", a.dryRun)
+	mux.Handle("/webhook", a.hook)
+	return mux
+}
+
+// dryRunRequest describes a call for the dry-run API: either a live call
+// by id, or a hypothetical one.
+type dryRunRequest struct {
+	CallID   string `json:"call_id,omitempty"`
+	Queue    string `json:"queue"`
+	Option   string `json:"option"`
+	Reason   string `json:"reason"`
+	Language string `json:"language"`
+	// WaitSeconds is how long the call has waited; EWTSeconds its
+	// estimated wait; SinceOfferSeconds how long ago the last offer was.
+	WaitSeconds       float64 `json:"wait_seconds"`
+	EWTSeconds        float64 `json:"ewt_seconds"`
+	Position          int     `json:"position"`
+	Offers            int     `json:"offers"`
+	SinceOfferSeconds float64 `json:"since_offer_seconds"`
+	Declined          bool    `json:"declined"`
+	Abandoned         bool    `json:"abandoned"`
+}
+
+// dryRun answers "what would happen to this call now", with the route
+// walked, without touching any call.
+func (a *App) dryRun(w http.ResponseWriter, r *http.Request) {
+	var req dryRunRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		http.Error(w, "dry-run: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	now := time.Now()
+	var c rules.Call
+	if req.CallID != "" {
+		var err error
+		if c, err = a.engine.CallView(r.Context(), req.CallID, now); err != nil {
+			http.Error(w, "dry-run: "+err.Error(), http.StatusNotFound)
+			return
+		}
+	} else {
+		if req.Queue == "" {
+			http.Error(w, "dry-run: queue is required (or call_id)", http.StatusBadRequest)
+			return
+		}
+		sec := func(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
+		c = rules.Call{Queue: req.Queue, Option: req.Option, Reason: req.Reason, Language: req.Language,
+			Entered: now.Add(-sec(req.WaitSeconds)), EWT: sec(req.EWTSeconds), Position: req.Position,
+			Offers: req.Offers, Declined: req.Declined, Abandoned: req.Abandoned}
+		if req.Offers > 0 {
+			c.LastOffer = now.Add(-sec(req.SinceOfferSeconds))
+		}
+		if req.Abandoned {
+			c.AbandonedAt = now
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(a.rules.Load().Explain(c, now))
+}

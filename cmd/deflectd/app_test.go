@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/deflectd/deflectd/ari/aritest"
+	"github.com/deflectd/deflectd/deflect/rules"
+	"github.com/deflectd/deflectd/internal/redistest"
+	"github.com/deflectd/deflectd/whatsapp/whatsapptest"
+	"go.uber.org/zap/zaptest"
+)
+
+// testApp runs the whole app in-process against the fake Asterisk, a real
+// Redis and the fake Cloud API, with a copy of the sample rules and
+// templates it may break.
+func testApp(t *testing.T) (base string, dir string) {
+	t.Helper()
+	fake := aritest.NewServer()
+	t.Cleanup(fake.Close)
+	wa := whatsapptest.NewServer(whatsapptest.Options{Token: "tok"})
+	t.Cleanup(wa.Close)
+	rs := redistest.Start(t)
+
+	dir = t.TempDir()
+	for _, f := range []string{"rules.yaml", "templates.yaml"} {
+		b, err := os.ReadFile(filepath.Join("../../configs/deflectd", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
+redis_url: %s
+key_prefix: %q
+ari:
+  url: %s
+  user: %s
+whatsapp:
+  base_url: %s
+  phone_number_id: %q
+`, rs.URL(), rs.Prefix, fake.URL, fake.Username, wa.URL, wa.PhoneNumberID)
+	if err := os.WriteFile(filepath.Join(dir, "deflectd.yaml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"DEFLECTD_ARI_PASSWORD": fake.Password, "DEFLECTD_WA_TOKEN": "tok",
+		"DEFLECTD_WA_APP_SECRET": "secret", "DEFLECTD_WA_VERIFY_TOKEN": "verify"}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := NewApp(AppOptions{ConfigFile: filepath.Join(dir, "deflectd.yaml"), Logger: zaptest.NewLogger(t),
+		Getenv: func(k string) string { return env[k] }, Listener: ln})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- app.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run() = %v", err)
+		}
+	})
+	if err := fake.WaitConnected(ctx, "deflect"); err != nil {
+		t.Fatal(err)
+	}
+	return "http://" + ln.Addr().String(), dir
+}
+
+func get(t *testing.T, method, url, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestAppServes(t *testing.T) {
+	base, _ := testApp(t)
+	for _, path := range []string{"/-/healthy", "/-/ready", "/metrics"} {
+		if code, body := get(t, "GET", base+path, ""); code != 200 {
+			t.Errorf("GET %s = %d %s, want 200", path, code, body)
+		}
+	}
+	_, metrics := get(t, "GET", base+"/metrics", "")
+	for _, name := range []string{"deflectd_ari_connected 1", "deflectd_config_last_reload_successful 1", "deflectd_whatsapp_outbox_depth"} {
+		if !strings.Contains(metrics, name) {
+			t.Errorf("/metrics lacks %q", name)
+		}
+	}
+	if code, _ := get(t, "GET", base+"/webhook?hub.mode=subscribe&hub.verify_token=verify&hub.challenge=42", ""); code != 200 {
+		t.Errorf("webhook verification = %d, want 200", code)
+	}
+}
+
+// Acceptance 8 (first half): a reload with a broken file keeps the old
+// rules, and says why.
+func TestReloadKeepsOldRulesOnError(t *testing.T) {
+	base, dir := testApp(t)
+	dry := `{"queue":"sales","option":"3","reason":"order_status","wait_seconds":1}`
+	_, before := get(t, "POST", base+"/api/v1/dry-run", dry)
+
+	if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte("route:\n  action: nonsense\n  bogus_key: 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, body := get(t, "POST", base+"/-/reload", "")
+	if code != http.StatusBadRequest || !strings.Contains(body, "bogus_key") {
+		t.Errorf("reload of a broken file = %d %q, want 400 naming the problem", code, body)
+	}
+	_, metrics := get(t, "GET", base+"/metrics", "")
+	if !strings.Contains(metrics, "deflectd_config_last_reload_successful 0") {
+		t.Error("deflectd_config_last_reload_successful is not 0 after a failed reload")
+	}
+	if _, after := get(t, "POST", base+"/api/v1/dry-run", dry); after != before {
+		t.Errorf("dry-run after a failed reload = %s, want the old rules' %s", after, before)
+	}
+
+	// A template the catalog lacks is refused as well.
+	bad := "route:\n  action: none\n  routes:\n    - matchers: ['queue=\"sales\"']\n      action: offer\n      template: no_such_template\n      sla: 10s\n      max_offers: 1\n"
+	if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := get(t, "POST", base+"/-/reload", ""); code != http.StatusBadRequest || !strings.Contains(body, "no_such_template") {
+		t.Errorf("reload naming an unknown template = %d %q, want 400", code, body)
+	}
+
+	// A good file is taken.
+	good := "route:\n  action: none\n"
+	if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte(good), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := get(t, "POST", base+"/-/reload", ""); code != 200 {
+		t.Fatalf("reload = %d %q, want 200", code, body)
+	}
+	_, after := get(t, "POST", base+"/api/v1/dry-run", dry)
+	var ex rules.Explanation
+	if err := json.Unmarshal([]byte(after), &ex); err != nil {
+		t.Fatal(err)
+	}
+	if ex.Decision.Action != rules.ActionNone {
+		t.Errorf("dry-run after reloading a none-only tree = %s, want none", ex.Decision.Action)
+	}
+}
+
+func TestDryRun(t *testing.T) {
+	base, _ := testApp(t)
+	tests := []struct {
+		body       string
+		wantCode   int
+		wantAction rules.Action
+	}{
+		{`{"queue":"sales","option":"3","reason":"order_status"}`, 200, rules.ActionPerform},
+		{`{"queue":"sales","option":"2","reason":"billing","wait_seconds":3600}`, 200, rules.ActionOffer},
+		{`{"queue":"sales","reason":"billing","wait_seconds":1}`, 200, rules.ActionNone},
+		{`{"reason":"billing"}`, 400, ""},
+		{`{"queue":"sales","unknown":1}`, 400, ""},
+		{`{"call_id":"no-such-call"}`, 404, ""},
+	}
+	for _, tt := range tests {
+		code, body := get(t, "POST", base+"/api/v1/dry-run", tt.body)
+		if code != tt.wantCode {
+			t.Errorf("dry-run %s = %d %s, want %d", tt.body, code, body, tt.wantCode)
+			continue
+		}
+		if code != 200 {
+			continue
+		}
+		var ex rules.Explanation
+		if err := json.Unmarshal([]byte(body), &ex); err != nil {
+			t.Fatal(err)
+		}
+		if ex.Decision.Action != tt.wantAction || len(ex.Steps) == 0 {
+			t.Errorf("dry-run %s = %s via %d steps, want %s", tt.body, ex.Decision.Action, len(ex.Steps), tt.wantAction)
+		}
+	}
+}
+
+func TestCheckConfig(t *testing.T) {
+	var out, errb strings.Builder
+	if code := run([]string{"check-config", "-config", "../../configs/deflectd/deflectd.yaml"}, &out, &errb); code != 0 {
+		t.Fatalf("check-config of the sample = %d: %s", code, errb.String())
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "d.yaml"), []byte("listen: x\nredis_url: redis://x\nwhatsapp: {phone_number_id: '1'}\nunknown_key: 1\n"), 0o644)
+	errb.Reset()
+	if code := run([]string{"check-config", "-config", filepath.Join(dir, "d.yaml")}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "unknown_key") {
+		t.Errorf("check-config of a file with an unknown key = %d %q, want 1 naming it", code, errb.String())
+	}
+}

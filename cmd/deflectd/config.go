@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/deflectd/deflectd/whatsapp"
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is deflectd's configuration file (configs/deflectd/deflectd.yaml
+// is the commented sample). Secrets are never in it: passwords and tokens
+// come from environment variables or the files it names.
+type Config struct {
+	// Listen is the HTTP address of /metrics, the health checks, the
+	// WhatsApp webhook, /-/reload and the dry-run API.
+	Listen string `yaml:"listen"`
+	// RedisURL is the shared state; several instances may share it.
+	RedisURL string `yaml:"redis_url"`
+	// KeyPrefix starts every Redis key, so several deployments can share
+	// one Redis.
+	KeyPrefix string `yaml:"key_prefix"`
+
+	ARI struct {
+		URL          string `yaml:"url"`
+		User         string `yaml:"user"`
+		PasswordFile string `yaml:"password_file"` // else DEFLECTD_ARI_PASSWORD
+		App          string `yaml:"app"`
+		QueueContext string `yaml:"queue_context"`
+	} `yaml:"ari"`
+
+	Calls struct {
+		DefaultRegion     string            `yaml:"default_region"`
+		DefaultLanguage   string            `yaml:"default_language"`
+		TemplateLanguages map[string]string `yaml:"template_languages"`
+		Cooldown          time.Duration     `yaml:"cooldown"`
+		QueueTimeout      time.Duration     `yaml:"queue_timeout"`
+	} `yaml:"calls"`
+
+	// RulesFile and TemplatesFile are relative to this file's directory.
+	RulesFile     string `yaml:"rules_file"`
+	TemplatesFile string `yaml:"templates_file"`
+
+	WhatsApp struct {
+		whatsapp.Config  `yaml:",inline"`
+		MPS              int           `yaml:"mps"`
+		TierLimit        int           `yaml:"tier_limit"`
+		ConversionWindow time.Duration `yaml:"conversion_window"`
+		OptOutKeywords   []string      `yaml:"opt_out_keywords"`
+	} `yaml:"whatsapp"`
+
+	dir string // the file's directory, for relative paths
+}
+
+// loadConfig reads and checks the configuration file: unknown keys are
+// errors, as are missing required settings.
+func loadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	c := &Config{dir: filepath.Dir(path)}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	c.setDefaults()
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+func (c *Config) setDefaults() {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&c.Listen, "127.0.0.1:9102")
+	def(&c.KeyPrefix, "deflectd:")
+	def(&c.ARI.URL, "http://127.0.0.1:8088/ari")
+	def(&c.ARI.User, "deflectd")
+	def(&c.ARI.App, "deflect")
+	def(&c.ARI.QueueContext, "queue-entry")
+	def(&c.RulesFile, "rules.yaml")
+	def(&c.TemplatesFile, "templates.yaml")
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if c.RedisURL == "" {
+		errs = append(errs, errors.New("redis_url is required"))
+	}
+	if err := c.WhatsApp.Config.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// path resolves a file named in the config.
+func (c *Config) path(p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.dir, p)
+}
+
+// ariPassword reads the ARI password from its file or the environment.
+func (c *Config) ariPassword(getenv func(string) string) (string, error) {
+	if c.ARI.PasswordFile != "" {
+		b, err := os.ReadFile(c.path(c.ARI.PasswordFile))
+		if err != nil {
+			return "", fmt.Errorf("reading the ARI password: %w", err)
+		}
+		return string(bytes.TrimSpace(b)), nil
+	}
+	if pw := getenv("DEFLECTD_ARI_PASSWORD"); pw != "" {
+		return pw, nil
+	}
+	return "", errors.New("no ARI password: set DEFLECTD_ARI_PASSWORD or ari.password_file")
+}
