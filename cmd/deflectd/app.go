@@ -60,7 +60,9 @@ type App struct {
 }
 
 // catalogRef is the template catalog in force, swapped on reload.
-type catalogRef struct{ p atomic.Pointer[whatsapp.Catalog] }
+type catalogRef struct {
+	p atomic.Pointer[whatsapp.Catalog]
+}
 
 func (c *catalogRef) Render(name, language, to string, cc whatsapp.CallContext) (*whatsapp.Message, error) {
 	return c.p.Load().Render(name, language, to, cc)
