@@ -388,6 +388,7 @@ func (c *call) perform(ctx context.Context, d rules.Decision) {
 	}
 	c.decision = d
 	c.rec.Performed = true
+	c.log.Info("deflect: sending WhatsApp without asking", zap.String("route", d.Route), zap.String("template", d.Template))
 	c.deflect(ctx, outbox.KindPerform, d.Template)
 }
 

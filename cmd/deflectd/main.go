@@ -177,10 +177,11 @@ func runBridge(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	configFile := fs.String("config", envOr("DEFLECTD_CONFIG", "deflectd.yaml"), "configuration file (env DEFLECTD_CONFIG)")
 	logFormat := fs.String("log-format", "json", "log format: json or console")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	log, err := newLogger(*logFormat)
+	log, err := newLogger(*logFormat, *logLevel)
 	if err != nil {
 		fmt.Fprintln(stderr, "deflectd run:", err)
 		return 2
@@ -211,14 +212,22 @@ func runBridge(ctx context.Context, args []string, stderr io.Writer) int {
 	return 0
 }
 
-func newLogger(format string) (*zap.Logger, error) {
+func newLogger(format, level string) (*zap.Logger, error) {
+	lvl, err := zap.ParseAtomicLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("-log-level: %w", err)
+	}
+	var cfg zap.Config
 	switch format {
 	case "json":
-		return zap.NewProduction()
+		cfg = zap.NewProductionConfig()
 	case "console":
-		return zap.NewDevelopment()
+		cfg = zap.NewDevelopmentConfig()
+	default:
+		return nil, fmt.Errorf("-log-format %q: want json or console", format)
 	}
-	return nil, fmt.Errorf("-log-format %q: want json or console", format)
+	cfg.Level = lvl
+	return cfg.Build()
 }
 
 // checkConfig loads everything run would load (secrets excepted) and says
