@@ -51,7 +51,8 @@ FUZZ_TARGETS := \
 	./ari:FuzzDecodeEvent ./ari:FuzzTime \
 	./whatsapp:FuzzRender ./whatsapp:FuzzLoadCatalog \
 	./whatsapp/webhook:FuzzParse ./whatsapp/webhook:FuzzVerifySignature \
-	./whatsapp/whatsapptest:FuzzMessagesEndpoint
+	./whatsapp/whatsapptest:FuzzMessagesEndpoint \
+	./deflect/rules:FuzzEvaluate ./deflect/rules:FuzzLoad
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
@@ -62,7 +63,7 @@ fuzz:
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -cpu=1 -count=6 ./ari/
-	$(GO) test -run='^$$' -bench=. -benchmem -count=3 ./whatsapp/
+	$(GO) test -run='^$$' -bench=. -benchmem -count=3 ./whatsapp/ ./deflect/ewt/
 
 clean:
 	rm -rf bin

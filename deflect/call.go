@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/deflectd/deflectd/ari"
+	"github.com/deflectd/deflectd/deflect/ewt"
 	"github.com/deflectd/deflectd/deflect/rules"
 	"github.com/deflectd/deflectd/whatsapp"
 	"github.com/deflectd/deflectd/whatsapp/outbox"
@@ -48,7 +49,10 @@ type call struct {
 	adopt              bool // rec came from Redis: resume, do not set up
 
 	storeOK           bool   // records can be written; without it nothing is offered (fail open)
-	blocked           string // why offers are off for this call ("" if they are not)
+	ineligible        string // why the caller's number can never get WhatsApp ("" if it can)
+	blocked           string // the last reason reported by skip, so each is counted once
+	waitingCounted    bool   // the call was counted as waiting
+	leftQueue         bool   // ...and stopped waiting (answered, deflected, abandoned, fallback)
 	decision          rules.Decision
 	playback          string // the prompt playing now
 	hangupAfterPrompt bool
@@ -91,12 +95,12 @@ func newCall(e *Engine, ch ari.Channel, ev *ari.StasisStart, rec *record) *call 
 		entered = ch.CreationTime.Time
 	}
 	c.rec = record{ID: ch.ID, Queue: args["queue"], Option: args["option"], Reason: args["reason"], Lang: lang,
-		State: StateEntered, Entered: entered.UnixMilli()}
+		Entered: entered.UnixMilli()}
 	number, err := normalizeCaller(ch.Caller.Number, e.opts.DefaultRegion)
 	if err == nil {
 		c.rec.Number, c.rec.Eligible = number, true
 	} else {
-		c.blocked = skipReason(err)
+		c.ineligible = skipReason(err)
 	}
 	return c
 }
@@ -175,7 +179,7 @@ func (c *call) transition(ctx context.Context, s State) error {
 // into the real queue, bridged with the caller.
 func (c *call) enter(ctx context.Context) {
 	c.e.metrics.entered.WithLabelValues(c.rec.Queue).Inc()
-	c.e.metrics.waiting.WithLabelValues(c.rec.Queue).Inc()
+	c.startWaiting()
 	c.transition(ctx, StateEntered)
 	// A self-service reason may be answered at once: then the caller never
 	// enters the queue (no agent rings, no phantom ENTERQUEUE/ABANDON in
@@ -195,8 +199,6 @@ func (c *call) enter(ctx context.Context) {
 		c.fallback(ctx, err)
 		return
 	}
-	c.e.tracker(c.rec.Queue).Entered(c.id, time.UnixMilli(c.rec.Entered))
-	c.refreshAgents(ctx)
 	c.transition(ctx, StateWaiting)
 	c.decide(ctx)
 }
@@ -232,6 +234,7 @@ func (c *call) setupQueue(ctx context.Context) error {
 // it directly: the caller waits without the bridge rather than not at all.
 func (c *call) fallback(ctx context.Context, why error) {
 	c.e.metrics.fallbacks.Inc()
+	c.stopWaiting(func(q *ewt.Queue) { q.Left(c.id, c.now()) })
 	c.log.Error("deflect: cannot queue the call through the bridge; handing it back to the dialplan's Queue()", zap.Error(why))
 	c.cleanup(ctx)
 	if err := c.e.opts.ARI.Continue(ctx, c.id, ari.ContinueRequest{Label: "fallback"}); err == nil {
@@ -248,13 +251,14 @@ func (c *call) fallback(ctx context.Context, why error) {
 func (c *call) resume(ctx context.Context) {
 	switch c.rec.State {
 	case StateEntered, StateWaiting, StateOffered, StateAccepted, "":
-		c.e.metrics.waiting.WithLabelValues(c.rec.Queue).Inc()
-		c.e.tracker(c.rec.Queue).Entered(c.id, time.UnixMilli(c.rec.Entered))
+		c.startWaiting()
 	}
 	c.log.Info("deflect: adopting a call", zap.String("state", string(c.rec.State)), zap.Int("offers", c.rec.Offers))
-	if c.rec.Number == "" {
+	if !c.rec.Eligible || c.rec.Number == "" {
 		if n, err := normalizeCaller(c.ch.Caller.Number, c.e.opts.DefaultRegion); err == nil {
 			c.rec.Number, c.rec.Eligible = n, true
+		} else {
+			c.rec.Eligible, c.ineligible = false, skipReason(err)
 		}
 	}
 	switch c.rec.State {
@@ -326,8 +330,11 @@ func (c *call) decide(ctx context.Context) {
 // mayMessage checks everything that must say yes before the bridge
 // promises a WhatsApp message; it returns the reason when one says no.
 func (c *call) mayMessage(ctx context.Context) string {
-	if c.blocked != "" {
-		return c.blocked
+	if c.ineligible != "" {
+		return c.ineligible
+	}
+	if !c.rec.Eligible {
+		return skipInvalid
 	}
 	if !c.storeOK {
 		return "redis"
@@ -360,6 +367,7 @@ func (c *call) offer(ctx context.Context, d rules.Decision) {
 		return
 	}
 	c.decision = d
+	c.rec.Template = d.Template // an acceptance adopted after a restart sends what was offered
 	c.rec.Offers++
 	c.rec.LastOffer = c.now().UnixMilli()
 	if c.transition(ctx, StateOffered) != nil {
@@ -396,7 +404,9 @@ func (c *call) perform(ctx context.Context, d rules.Decision) {
 // message, and only then tells the caller and lets them go.
 func (c *call) deflect(ctx context.Context, kind, template string) {
 	if kind == outbox.KindOffer {
-		c.rec.Accepted = c.now().UnixMilli()
+		if c.rec.Accepted == 0 {
+			c.rec.Accepted = c.now().UnixMilli()
+		}
 		if c.rec.State != StateAccepted && c.transition(ctx, StateAccepted) != nil {
 			c.unavailable(ctx)
 			return
@@ -414,8 +424,7 @@ func (c *call) deflect(ctx context.Context, kind, template string) {
 		final, prompt = StatePerformed, c.e.opts.Prompts.Performed
 	}
 	c.transition(ctx, final)
-	c.e.tracker(c.rec.Queue).Left(c.id, c.now())
-	c.e.metrics.waiting.WithLabelValues(c.rec.Queue).Dec()
+	c.stopWaiting(func(q *ewt.Queue) { q.Left(c.id, c.now()) })
 	c.e.metrics.deflections.WithLabelValues(c.rec.Queue, kind).Inc()
 	c.e.metrics.wait.WithLabelValues(c.rec.Queue, string(final)).Observe(c.waited().Seconds())
 	c.leaveQueue(ctx)
@@ -457,6 +466,9 @@ func (c *call) templateFor(ctx context.Context, abandoned bool) string {
 	if c.decision.Template != "" {
 		return c.decision.Template
 	}
+	if !abandoned && c.rec.Template != "" {
+		return c.rec.Template
+	}
 	now := c.now()
 	v := c.view(now)
 	v.Offers = 0
@@ -495,7 +507,7 @@ func (c *call) handle(ctx context.Context, ev ari.Event) {
 		if ev.Channel.ID == c.id && c.rec.State == StateOffered {
 			switch ev.Digit {
 			case "1":
-				c.accepted(ctx)
+				c.accepted(ctx, ev.Timestamp.Time)
 			case "2":
 				c.declined(ctx, "declined")
 			}
@@ -529,11 +541,12 @@ func (c *call) offerTimeout() time.Duration {
 	return 8 * time.Second
 }
 
-func (c *call) accepted(ctx context.Context) {
+// accepted handles the caller's "1"; pressed is when Asterisk saw the key.
+func (c *call) accepted(ctx context.Context, pressed time.Time) {
 	c.stopTimeout()
 	c.stopPrompt(ctx)
 	c.e.metrics.responses.WithLabelValues(c.rec.Queue, "accepted").Inc()
-	c.log.Info("deflect: the caller accepted WhatsApp")
+	c.log.Info("deflect: the caller accepted WhatsApp", zap.Time("pressed", pressed))
 	c.deflect(ctx, outbox.KindOffer, c.templateFor(ctx, false))
 }
 
@@ -550,8 +563,10 @@ func (c *call) declined(ctx context.Context, how string) {
 }
 
 func (c *call) agentAnswered(ctx context.Context) {
-	if c.rec.State == StateConnected || c.rec.State.final() {
-		return
+	switch c.rec.State {
+	case StateEntered, StateWaiting, StateOffered:
+	default:
+		return // too late: the caller was deflected, or is gone
 	}
 	c.stopTimeout()
 	c.stopPrompt(ctx)
@@ -560,10 +575,9 @@ func (c *call) agentAnswered(ctx context.Context) {
 		c.decideT = nil
 	}
 	c.rec.Answered = c.now().UnixMilli()
-	c.e.tracker(c.rec.Queue).Answered(c.id, c.now())
+	c.stopWaiting(func(q *ewt.Queue) { q.Answered(c.id, c.now()) })
 	c.transition(ctx, StateConnected)
 	c.e.metrics.answered.WithLabelValues(c.rec.Queue).Inc()
-	c.e.metrics.waiting.WithLabelValues(c.rec.Queue).Dec()
 	c.e.metrics.wait.WithLabelValues(c.rec.Queue, "answered").Observe(c.waited().Seconds())
 	c.log.Info("deflect: an agent answered", zap.Duration("waited", c.waited()))
 }
@@ -589,8 +603,7 @@ func (c *call) callerLeft(ctx context.Context) {
 func (c *call) abandoned(ctx context.Context) {
 	now := c.now()
 	wait := c.waited()
-	c.e.tracker(c.rec.Queue).Abandoned(c.id, now)
-	c.e.metrics.waiting.WithLabelValues(c.rec.Queue).Dec()
+	c.stopWaiting(func(q *ewt.Queue) { q.Abandoned(c.id, now) })
 	if wait < c.e.opts.Rules().ShortAbandon(c.rec.Queue) {
 		c.e.metrics.shortAbandoned.WithLabelValues(c.rec.Queue).Inc()
 		c.e.metrics.wait.WithLabelValues(c.rec.Queue, "short_abandoned").Observe(wait.Seconds())
@@ -603,10 +616,6 @@ func (c *call) abandoned(ctx context.Context) {
 	v.Abandoned, v.AbandonedAt = true, now
 	d := c.e.opts.Rules().Evaluate(v, now)
 	if d.Action == rules.ActionRecover {
-		c.blocked = "" // what blocked offers (say, a declined one) does not block recovery
-		if !c.rec.Eligible {
-			c.blocked = "invalid_number"
-		}
 		if why := c.mayMessage(ctx); why != "" {
 			c.skip(why)
 		} else if err := c.send(ctx, outbox.KindRecover, d.Template); err != nil {
@@ -691,4 +700,26 @@ func (c *call) stopTimeout() {
 		c.timeoutT.Stop()
 		c.timeoutT = nil
 	}
+}
+
+// startWaiting counts the call in the waiting gauge and the EWT tracker.
+func (c *call) startWaiting() {
+	if c.waitingCounted {
+		return
+	}
+	c.waitingCounted = true
+	c.e.metrics.waiting.WithLabelValues(c.rec.Queue).Inc()
+	c.e.tracker(c.rec.Queue).Entered(c.id, time.UnixMilli(c.rec.Entered))
+}
+
+// stopWaiting is the one place a call leaves the queue's bookkeeping: the
+// waiting gauge and the EWT tracker, told how it left. It acts once, so
+// every path out of the queue may call it.
+func (c *call) stopWaiting(how func(q *ewt.Queue)) {
+	if c.leftQueue || !c.waitingCounted {
+		return
+	}
+	c.leftQueue = true
+	c.e.metrics.waiting.WithLabelValues(c.rec.Queue).Dec()
+	how(c.e.tracker(c.rec.Queue))
 }

@@ -275,13 +275,27 @@ func (e *Engine) start(ctx context.Context, ch ari.Channel, ev *ari.StasisStart,
 // Asterisk replays no events, so the list and the stored records are the
 // truth.
 func (e *Engine) resync(ctx context.Context, reconnect bool) {
-	snap, err := e.opts.ARI.Snapshot(ctx)
+	var snap *ari.Snapshot
+	var err error
+	for attempt := range 5 {
+		if snap, err = e.opts.ARI.Snapshot(ctx); err == nil {
+			break
+		}
+		e.log.Warn("deflect: listing the calls in the application", zap.Int("attempt", attempt+1), zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Duration(attempt+1) * 200 * time.Millisecond):
+		}
+	}
 	if err != nil {
-		e.log.Error("deflect: listing the calls in the application; calls will be adopted at the next reconnect", zap.Error(err))
+		e.log.Error("deflect: cannot list the calls in the application; they will be adopted at the next reconnect", zap.Error(err))
 		return
 	}
+	present := make(map[string]bool, len(snap.Channels))
 	adopted := 0
 	for _, ch := range snap.Channels {
+		present[ch.ID] = true
 		if callIDOf(ch.ID) != ch.ID || ch.Dialplan.AppName != "Stasis" {
 			continue // a Local half, or a channel only subscribed to
 		}
@@ -303,9 +317,23 @@ func (e *Engine) resync(ctx context.Context, reconnect bool) {
 		e.start(ctx, ch, nil, rec)
 		adopted++
 	}
+	// Calls whose caller left during the gap never got their StasisEnd:
+	// give it to them now, so they end (and are recovered) like any other.
+	e.mu.Lock()
+	var vanished []*call
+	for id, c := range e.calls {
+		if !present[id] {
+			vanished = append(vanished, c)
+		}
+	}
+	e.mu.Unlock()
+	for _, c := range vanished {
+		c.inbox.push(&ari.StasisEnd{EventHeader: ari.EventHeader{Type: ari.TypeStasisEnd, Application: e.opts.ARI.Application(),
+			Timestamp: ari.Time{Time: e.opts.Now()}}, Channel: ari.Channel{ID: c.id}})
+	}
 	e.metrics.adopted.Add(float64(adopted))
 	e.log.Info("deflect: calls in the application adopted", zap.Bool("reconnect", reconnect), zap.Int("adopted", adopted),
-		zap.Int("in_application", len(snap.Channels)))
+		zap.Int("vanished", len(vanished)), zap.Int("in_application", len(snap.Channels)))
 }
 
 // Calls returns the ids of the calls the engine is driving now.

@@ -30,6 +30,9 @@ type record struct {
 	Offers                                  int
 	Declined, Performed                     bool
 	Outcome                                 string
+	// Template is the template of the offer made, so an acceptance adopted
+	// after a restart sends what was offered.
+	Template string
 }
 
 func (r *record) fields() []any {
@@ -40,6 +43,7 @@ func (r *record) fields() []any {
 		"entered_ms", r.Entered, "last_offer_ms", r.LastOffer, "accepted_ms", r.Accepted,
 		"deflected_ms", r.Deflected, "answered_ms", r.Answered, "ended_ms", r.Ended,
 		"offers", r.Offers, "declined", b(r.Declined), "performed", b(r.Performed), "outcome", r.Outcome,
+		"template", r.Template,
 	}
 }
 
@@ -52,6 +56,7 @@ func parseRecord(f map[string]string) *record {
 		Entered: i("entered_ms"), LastOffer: i("last_offer_ms"), Accepted: i("accepted_ms"),
 		Deflected: i("deflected_ms"), Answered: i("answered_ms"), Ended: i("ended_ms"),
 		Offers: int(i("offers")), Declined: b("declined"), Performed: b("performed"), Outcome: f["outcome"],
+		Template: f["template"],
 	}
 }
 

@@ -79,7 +79,7 @@ type proc struct {
 	exited chan struct{}
 }
 
-func startDeflectd(t *testing.T, dir string, env []string) *proc {
+func startDeflectd(t testing.TB, dir string, env []string) *proc {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -148,7 +148,7 @@ func (p *proc) count(match func(map[string]any) bool) int {
 }
 
 // waitLines waits until n log lines match.
-func (p *proc) waitLines(t *testing.T, what string, n int, timeout time.Duration, match func(map[string]any) bool) []map[string]any {
+func (p *proc) waitLines(t testing.TB, what string, n int, timeout time.Duration, match func(map[string]any) bool) []map[string]any {
 	t.Helper()
 	deadline := time.After(timeout)
 	for {
@@ -182,7 +182,7 @@ func transitionTo(state string) func(map[string]any) bool {
 	return func(l map[string]any) bool { return l["msg"] == "deflect: transition" && l["to"] == state }
 }
 
-func dryRun(t *testing.T, addr, body string) rules.Explanation {
+func dryRun(t testing.TB, addr, body string) rules.Explanation {
 	t.Helper()
 	resp, err := http.Post("http://"+addr+"/api/v1/dry-run", "application/json", strings.NewReader(body))
 	if err != nil {
@@ -202,42 +202,10 @@ func dryRun(t *testing.T, addr, body string) rules.Explanation {
 // API gets exactly one message per call. Acceptance 8 (second half): the
 // dry-run answer matches what the bridge really does.
 func TestE2ERestartAdoptsWaitingCalls(t *testing.T) {
-	asterisktest.Require(t, "root", "debootstrap", "sipp")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	sb, err := asterisktest.Start(ctx, asterisktest.Options{Logf: log.Printf, ReplaceRunning: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sandbox = sb
-	rs := redistest.Start(t)
-	cat, err := whatsapp.LoadCatalogFile("../../configs/deflectd/templates.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	wa := whatsapptest.NewServer(whatsapptest.Options{Token: "tok", Templates: fakeTemplates(cat)})
-	defer wa.Close()
-
-	dir := t.TempDir()
-	tmpl, _ := os.ReadFile("../../configs/deflectd/templates.yaml")
-	os.WriteFile(filepath.Join(dir, "templates.yaml"), tmpl, 0o644)
-	os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte(e2eRules), 0o644)
-	os.WriteFile(filepath.Join(dir, "deflectd.yaml"), []byte(fmt.Sprintf(`listen: LISTEN
-redis_url: %s
-key_prefix: %q
-ari:
-  url: %s
-  user: %s
-calls:
-  default_region: AR
-  default_language: es
-  template_languages: {es: es_AR}
-whatsapp:
-  base_url: %s
-  phone_number_id: %q
-  tier_limit: 0
-`, rs.URL(), rs.Prefix, sb.ARIURL, sb.Username, wa.URL, wa.PhoneNumberID)), 0o644)
-	env := []string{"DEFLECTD_ARI_PASSWORD=" + sb.Password, "DEFLECTD_WA_TOKEN=tok", "DEFLECTD_WA_APP_SECRET=s", "DEFLECTD_WA_VERIFY_TOKEN=v"}
+	st := newStack(t, ctx, e2eRules)
+	sb, rs, wa, dir, env := st.sb, st.rs, st.wa, st.dir, st.env
 
 	a := startDeflectd(t, dir, env)
 	a.waitLines(t, "the ARI connection", 1, 30*time.Second, msg("ARI event connection established"))
@@ -355,6 +323,56 @@ whatsapp:
 		}
 	}
 	t.Logf("%d calls adopted, %d messages, %d offers off schedule", n, len(perKey), late)
+}
+
+// stack is what a deflectd process under test talks to.
+type stack struct {
+	sb  *asterisktest.Sandbox
+	rs  *redistest.Server
+	wa  *whatsapptest.Server
+	dir string
+	env []string
+}
+
+// newStack starts the sandbox, a Redis and the fake Cloud API, and writes a
+// config directory for deflectd with the given rules.
+func newStack(tb testing.TB, ctx context.Context, rulesYAML string) *stack {
+	tb.Helper()
+	asterisktest.Require(tb, "root", "debootstrap", "sipp")
+	sb, err := asterisktest.Start(ctx, asterisktest.Options{Logf: log.Printf, ReplaceRunning: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sandbox = sb
+	rs := redistest.Start(tb)
+	cat, err := whatsapp.LoadCatalogFile("../../configs/deflectd/templates.yaml")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	wa := whatsapptest.NewServer(whatsapptest.Options{Token: "tok", Templates: fakeTemplates(cat), MPS: 1000})
+	tb.Cleanup(wa.Close)
+	dir := tb.TempDir()
+	tmpl, _ := os.ReadFile("../../configs/deflectd/templates.yaml")
+	os.WriteFile(filepath.Join(dir, "templates.yaml"), tmpl, 0o644)
+	os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte(rulesYAML), 0o644)
+	os.WriteFile(filepath.Join(dir, "deflectd.yaml"), []byte(fmt.Sprintf(`listen: LISTEN
+redis_url: %s
+key_prefix: %q
+ari:
+  url: %s
+  user: %s
+calls:
+  default_region: AR
+  default_language: es
+  template_languages: {es: es_AR}
+whatsapp:
+  base_url: %s
+  phone_number_id: %q
+  tier_limit: 0
+  mps: 1000
+`, rs.URL(), rs.Prefix, sb.ARIURL, sb.Username, wa.URL, wa.PhoneNumberID)), 0o644)
+	env := []string{"DEFLECTD_ARI_PASSWORD=" + sb.Password, "DEFLECTD_WA_TOKEN=tok", "DEFLECTD_WA_APP_SECRET=s", "DEFLECTD_WA_VERIFY_TOKEN=v"}
+	return &stack{sb: sb, rs: rs, wa: wa, dir: dir, env: env}
 }
 
 func fakeTemplates(cat *whatsapp.Catalog) []whatsapptest.Template {

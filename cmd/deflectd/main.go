@@ -22,6 +22,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	_ "time/tzdata" // rules name time zones; hosts without zoneinfo still load them
 
 	"github.com/deflectd/deflectd/ari"
 	"go.uber.org/zap"

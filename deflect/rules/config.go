@@ -29,7 +29,7 @@ type ConfigError struct {
 	Reason string
 }
 
-// Error returns, e.g., "rules: line 12: route root/sales: sla: negative duration -5s".
+// Error returns, e.g., "rules: line 12: route root/sales: sla: -5s: must not be negative".
 func (e *ConfigError) Error() string {
 	var b strings.Builder
 	b.WriteString("rules: ")
@@ -180,16 +180,10 @@ func Load(r io.Reader) (*Rules, error) {
 	if len(data) > maxFileSize {
 		return nil, fmt.Errorf("rules: larger than %d bytes", maxFileSize)
 	}
-	// The node tree gives the lines of validation errors; decoding from
-	// it would lose KnownFields, so the file is decoded a second time.
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, fmt.Errorf("rules: %w", err)
-	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	var f file
-	var errs []error
+	var errs []error // all *ConfigError
 	if err := dec.Decode(&f); err != nil {
 		var te *yaml.TypeError
 		switch {
@@ -207,12 +201,27 @@ func Load(r io.Reader) (*Rules, error) {
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		return nil, errors.New("rules: more than one YAML document")
 	}
-	v := &validator{root: &root}
+	v := &validator{}
 	rules := v.compile(&f)
-	for _, e := range v.errs {
-		errs = append(errs, e)
+	if len(v.errs) > 0 {
+		// Parsed a second time, only now, for the lines of the errors:
+		// decoding from a yaml.Node would lose KnownFields.
+		var root yaml.Node
+		_ = yaml.Unmarshal(data, &root)
+		for _, e := range v.errs {
+			e.Line = lineOf(&root, e.path)
+			errs = append(errs, e.ConfigError)
+		}
 	}
 	if len(errs) > 0 {
+		// In file order, those without a line last.
+		slices.SortStableFunc(errs, func(a, b error) int {
+			la, lb := a.(*ConfigError).Line, b.(*ConfigError).Line
+			if la == 0 || lb == 0 {
+				return lb - la // 0 sorts after any line
+			}
+			return la - lb
+		})
 		return nil, errors.Join(errs...)
 	}
 	return rules, nil
@@ -249,12 +258,12 @@ func decodeError(msg string) *ConfigError {
 
 // validator compiles a decoded file and collects its problems.
 type validator struct {
-	root      *yaml.Node
-	errs      []*ConfigError
+	errs      []locatedError
 	intervals map[string]*namedInterval
 	names     map[string]string // route name → path of the route that has it
 	rules     *Rules
 	templates map[string]bool
+	locations map[string]*time.Location // loaded once per file
 }
 
 // path locates a node: keys and sequence indexes from the document root.
@@ -264,8 +273,14 @@ func (p path) with(elems ...any) path {
 	return append(slices.Clone(p), elems...)
 }
 
+// locatedError is a validation error and where in the file it is.
+type locatedError struct {
+	*ConfigError
+	path path
+}
+
 func (v *validator) fail(p path, route, field, reason string) {
-	v.errs = append(v.errs, &ConfigError{Line: lineOf(v.root, p), Route: route, Field: field, Reason: reason})
+	v.errs = append(v.errs, locatedError{&ConfigError{Route: route, Field: field, Reason: reason}, p})
 }
 
 // lineOf returns the line of the node at p, or of its deepest ancestor
@@ -312,6 +327,7 @@ func (v *validator) compile(f *file) *Rules {
 	v.intervals = make(map[string]*namedInterval)
 	v.names = make(map[string]string)
 	v.templates = make(map[string]bool)
+	v.locations = make(map[string]*time.Location)
 	v.rules = &Rules{}
 	v.timeIntervals(f.TimeIntervals)
 	if f.Route == nil {
@@ -390,10 +406,15 @@ func (v *validator) timeInterval(spec timeIntervalSpec, p path, field string) ti
 			*part.out = append(*part.out, r)
 		}
 	}
-	loc, err := parseLocation(spec.Location)
-	if err != nil {
-		v.fail(p.with("location"), "", field+".location", err.Error())
-		loc = time.UTC
+	loc, ok := v.locations[spec.Location]
+	if !ok {
+		var err error
+		if loc, err = parseLocation(spec.Location); err != nil {
+			v.fail(p.with("location"), "", field+".location", err.Error())
+			loc = time.UTC
+		} else {
+			v.locations[spec.Location] = loc
+		}
 	}
 	ti.loc = loc
 	return ti
@@ -427,10 +448,16 @@ func (v *validator) route(rc *routeConfig, p path, parent *route, index int) *ro
 	} else {
 		rt.settings = defaultSettings
 	}
+	// badKeys are the keys with a reported problem: checkSettings says
+	// nothing more about them.
+	badKeys := make(map[string]bool)
 	bad := func(key any, field, reason string) {
 		q := p
 		if key != nil {
 			q = p.with(key)
+		}
+		if k, ok := key.(string); ok {
+			badKeys[k] = true
 		}
 		v.fail(q, rt.path, field, reason)
 	}
@@ -439,7 +466,7 @@ func (v *validator) route(rc *routeConfig, p path, parent *route, index int) *ro
 		if !routeNameRE.MatchString(rc.Name) {
 			bad("name", "name", fmt.Sprintf("%q: want letters, digits, _, . and -, starting with a letter or _", rc.Name))
 		} else if other, dup := v.names[rc.Name]; dup {
-			bad("name", "name", fmt.Sprintf("%q already names route %s", rc.Name, other))
+			bad("name", "name", fmt.Sprintf("%q already names an earlier route (%s)", rc.Name, other))
 		} else {
 			v.names[rc.Name] = rt.path
 		}
@@ -565,7 +592,7 @@ func (v *validator) route(rc *routeConfig, p path, parent *route, index int) *ro
 		rt.queueScope = rc.MinPosition == nil && rc.MinEWT == nil && rc.MinWait == nil &&
 			len(rc.ActiveTimeIntervals)+len(rc.MuteTimeIntervals) == 0
 	}
-	v.checkSettings(rt, rc, p, parent)
+	v.checkSettings(rt, rc, p, parent, badKeys)
 	v.rules.routes = append(v.rules.routes, rt.path)
 	for i, child := range rc.Routes {
 		if child == nil {
@@ -602,7 +629,7 @@ func parentOr(parent *route) *settings {
 // checkSettings reports what rt lacks for its action, unless rt inherits
 // the same lack from its parent without setting any of the keys involved:
 // one mistake, one error.
-func (v *validator) checkSettings(rt *route, rc *routeConfig, p path, parent *route) {
+func (v *validator) checkSettings(rt *route, rc *routeConfig, p path, parent *route, badKeys map[string]bool) {
 	type check struct {
 		p      problem
 		has    bool
@@ -634,6 +661,9 @@ func (v *validator) checkSettings(rt *route, rc *routeConfig, p path, parent *ro
 			continue
 		}
 		rt.problems |= c.p
+		if slices.ContainsFunc(c.keys, func(k string) bool { return badKeys[k] }) {
+			continue // a consequence of an error already reported
+		}
 		key := ""
 		for i, set := range c.set {
 			if set {

@@ -116,7 +116,7 @@ func TestLoadErrors(t *testing.T) {
 		{"no route", "time_intervals: []\n", []want{{1, "", "route", "required"}}},
 		{"empty route", "route:\n  routes:\n    - ~\n", []want{{3, "root", "routes[0]", "empty route"}}},
 		{"duplicate route names", "route:\n  routes:\n    - name: a\n      routes:\n        - name: b\n    - name: b\n",
-			[]want{{6, "root/b", "name", `"b" already names route root/a/b`}}},
+			[]want{{6, "root/b", "name", `"b" already names an earlier route (root/a/b)`}}},
 		{"bad route names", "route:\n  routes:\n    - name: a/b\n    - name: '7'\n",
 			[]want{{3, "root/a/b", "name", `"a/b": want letters`}, {4, "root/7", "name", `"7": want letters`}}},
 		{"bad template name", "route:\n  routes:\n    - {action: perform, template: Order Status}\n",
@@ -149,7 +149,13 @@ func TestLoadErrors(t *testing.T) {
 		{"a child that inherits the fix is fine", "route:\n  routes:\n    - name: a\n      action: perform\n      template: t_v1\n      routes:\n        - name: b\n          action: offer\n",
 			[]want{{8, "root/a/b", "sla", "never offers"}}},
 		{"unknown key and what it leaves missing", "route:\n  routes:\n    - action: offer\n      templat: t_v1\n      sla: 1m\n",
-			[]want{{4, "", "", `unknown key "templat" in a route`}, {3, "root/0", "template", "an offer route needs a template"}}},
+			[]want{{3, "root/0", "template", "an offer route needs a template"}, {4, "", "", `unknown key "templat" in a route`}}},
+		{"a bad value is not also missing", "route:\n  routes:\n    - action: offer\n      template: t_v1\n      sla: 90\n",
+			[]want{{5, "root/0", "sla", `"90": want a duration with a unit`}}},
+		{"a bad action is not also incomplete", "route:\n  routes:\n    - action: ofer\n",
+			[]want{{3, "root/0", "action", `"ofer": want offer, perform or none`}}},
+		{"in file order", "route:\n  routes:\n    - name: a\n      sla: x\n    - name: a\n      bad: 1\n",
+			[]want{{4, "root/a", "sla", `"x"`}, {5, "root/a", "name", `"a" already names an earlier route (root/a)`}, {6, "", "", `unknown key "bad"`}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -245,10 +251,10 @@ route:
 	want := []string{
 		"3  time_intervals[0].time_intervals[0].weekdays[0]",
 		"5 root sla",
-		"9 root/a matchers[0]",
-		"10 root/a active_time_intervals[0]",
 		"8 root/a template",
 		"8 root/a sla",
+		"9 root/a matchers[0]",
+		"10 root/a active_time_intervals[0]",
 		"11 root/a name",
 		"12 root/a max_offers",
 	}

@@ -77,6 +77,9 @@ func parseMatcher(s string) (matcher, error) {
 	}
 	m.value = value
 	if m.op == opRegexp || m.op == opNotRegex {
+		if _, err := regexp.Compile(value); err != nil {
+			return matcher{}, fmt.Errorf("invalid regular expression: %w", err)
+		}
 		re, err := regexp.Compile("^(?:" + value + ")$")
 		if err != nil {
 			return matcher{}, fmt.Errorf("invalid regular expression %q: %w", value, err)

@@ -54,18 +54,20 @@ const (
 
 // Triggers say why a decision acts now. They are metric label values.
 const (
-	// TriggerEntryEWT: no offer made yet and the EWT is above the
-	// route's offer_at_entry_ewt_above.
+	// TriggerEntryEWT means no offer was made yet and the EWT is above
+	// the route's offer_at_entry_ewt_above.
 	TriggerEntryEWT = "entry_ewt"
-	// TriggerSLA: no offer made yet and the wait reached the route's sla.
+	// TriggerSLA means no offer was made yet and the wait reached the
+	// route's sla.
 	TriggerSLA = "sla"
-	// TriggerReoffer: the caller declined and reoffer_every has passed
-	// since the last offer.
+	// TriggerReoffer means the caller declined and reoffer_every has
+	// passed since the last offer.
 	TriggerReoffer = "reoffer"
-	// TriggerPerform: a perform route matched a call not yet offered.
+	// TriggerPerform means a perform route matched a call not offered
+	// yet.
 	TriggerPerform = "perform"
-	// TriggerAbandon: the call was abandoned; set on recover decisions
-	// and on the none decisions of abandoned calls.
+	// TriggerAbandon means the call was abandoned. It is set on recover
+	// decisions and on the none decisions of abandoned calls.
 	TriggerAbandon = "abandon"
 )
 
@@ -94,7 +96,9 @@ type Decision struct {
 	// without a change to the call. It is zero when Action is not none:
 	// after acting, the engine updates the call (Offers, LastOffer,
 	// Declined) and evaluates again. It may come a little early (a
-	// time-interval boundary that changes nothing); never late.
+	// time-interval boundary that changes nothing), never late. What
+	// the rules cannot foresee, a new EWT or position, calls for an
+	// evaluation of its own.
 	Next time.Time `json:"next,omitzero"`
 	// OfferTimeout is how long to wait for the caller's key press; set
 	// only when Action is offer.

@@ -463,3 +463,42 @@ func TestSampleConfig(t *testing.T) {
 		})
 	}
 }
+
+// The timeline docs/rules.md shows for extension 100 with the sample file.
+func TestSampleConfigTimeline(t *testing.T) {
+	r, err := LoadFile("../../configs/deflectd/rules.yaml")
+	if err != nil {
+		t.Fatalf("LoadFile(configs/deflectd/rules.yaml) = %v", err)
+	}
+	ba := location(t, "America/Argentina/Buenos_Aires")
+	at := func(h, m, s int) time.Time { return time.Date(2026, 3, 3, h, m, s, 0, ba) }
+	call := Call{Queue: "sales", Option: "2", Reason: "billing", Language: "es", Entered: at(11, 0, 0), EWT: 150 * time.Second}
+	offer := func(trigger string) Decision {
+		return Decision{Action: ActionOffer, Route: "root/sales/billing", Trigger: trigger, Template: "queue_deflect_v1", OfferTimeout: 8 * time.Second}
+	}
+	tests := []struct {
+		name   string
+		offers int
+		last   time.Time
+		ewt    time.Duration
+		now    time.Time
+		want   Decision
+	}{
+		{"entry", 0, time.Time{}, 150 * time.Second, at(11, 0, 0), Decision{Action: ActionNone, Route: "root/sales/billing", Next: at(11, 1, 0)}},
+		{"sla", 0, time.Time{}, 150 * time.Second, at(11, 1, 0), offer(TriggerSLA)},
+		{"declined by timeout", 1, at(11, 1, 0), 150 * time.Second, at(11, 1, 8), Decision{Action: ActionNone, Route: "root/sales/billing", Next: at(11, 3, 0)}},
+		{"reoffer", 1, at(11, 1, 0), 150 * time.Second, at(11, 3, 0), offer(TriggerReoffer)},
+		{"max_offers", 2, at(11, 3, 0), 150 * time.Second, at(11, 3, 4), Decision{Action: ActionNone, Route: "root/sales/billing", Next: at(13, 0, 0)}},
+		{"entry EWT 5m", 0, time.Time{}, 5 * time.Minute, at(11, 0, 0), offer(TriggerEntryEWT)},
+		{"entry EWT 5m, reoffer", 1, at(11, 0, 0), 5 * time.Minute, at(11, 2, 0), offer(TriggerReoffer)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := call
+			c.Offers, c.LastOffer, c.Declined, c.EWT = tt.offers, tt.last, tt.offers > 0, tt.ewt
+			if got := r.Evaluate(c, tt.now); got != tt.want {
+				t.Errorf("Evaluate(%+v, %s) = %v, want %v", c, tt.now, got, tt.want)
+			}
+		})
+	}
+}
