@@ -50,6 +50,12 @@ type CallOptions struct {
 	// Timeout is the hard limit for the sipp process (coreutils timeout);
 	// default 60 s.
 	Timeout time.Duration
+	// CallerNumbers, when set, makes one sipp process place one call per
+	// number (through an injection file), Rate calls per second, all
+	// running at once: a load. CallerNumber is then ignored.
+	CallerNumbers []string
+	// Rate is the calls per second of a load; default 10.
+	Rate float64
 }
 
 // DTMF is one digit to send: After is the pause before it (after the answer
@@ -147,6 +153,9 @@ func RenderCallScenario(o CallOptions) ([]byte, error) {
 		return nil, err
 	}
 	d := uacData{CallerNumber: o.CallerNumber, CallerName: o.CallerName}
+	if len(o.CallerNumbers) > 0 {
+		d.CallerNumber = "[field0]" // from the injection file, one line per call
+	}
 	cseq := 2
 	var used time.Duration
 	for i, x := range o.DTMF {
@@ -201,6 +210,11 @@ func (o CallOptions) validate() error {
 	if !reNumber.MatchString(o.CallerNumber) {
 		return fmt.Errorf("asterisktest: bad CallerNumber %q", o.CallerNumber)
 	}
+	for _, n := range o.CallerNumbers {
+		if !reNumber.MatchString(n) {
+			return fmt.Errorf("asterisktest: bad CallerNumbers entry %q", n)
+		}
+	}
 	// No quotes, brackets (sipp keywords) or line breaks in the display name.
 	if !reName.MatchString(o.CallerName) {
 		return fmt.Errorf("asterisktest: bad CallerName %q", o.CallerName)
@@ -227,8 +241,21 @@ func (s *Sandbox) Call(ctx context.Context, o CallOptions) (*SIPp, error) {
 		return nil, err
 	}
 	args := []string{"-s", o.Exten, s.SIPAddr, "-p", strconv.Itoa(ports[0]), "-cp", strconv.Itoa(ports[1]),
-		"-mp", strconv.Itoa(ports[2]), "-m", "1", "-l", "1"}
-	return s.startSIPp(ctx, "call-"+o.Exten, scen, o.Timeout, args)
+		"-mp", strconv.Itoa(ports[2])}
+	var files map[string][]byte
+	if n := len(o.CallerNumbers); n > 0 {
+		rate := o.Rate
+		if rate <= 0 {
+			rate = 10
+		}
+		inf := "SEQUENTIAL\n" + strings.Join(o.CallerNumbers, ";\n") + ";\n"
+		files = map[string][]byte{"numbers.csv": []byte(inf)}
+		args = append(args, "-inf", "numbers.csv", "-m", strconv.Itoa(n), "-l", strconv.Itoa(n),
+			"-r", "1", "-rp", strconv.Itoa(max(1, int(1000/rate)))) // one call every 1/rate s
+	} else {
+		args = append(args, "-m", "1", "-l", "1")
+	}
+	return s.startSIPp(ctx, "call-"+o.Exten, scen, o.Timeout, args, files)
 }
 
 // Agent starts a queue agent: a sipp UAS on the agent's port (agent1 =
@@ -260,10 +287,10 @@ func (s *Sandbox) Agent(ctx context.Context, o AgentOptions) (*SIPp, error) {
 	}
 	args := []string{"-p", strconv.Itoa(port), "-cp", strconv.Itoa(ports[0]), "-mp", strconv.Itoa(ports[1]),
 		"-m", strconv.Itoa(o.Calls)}
-	return s.startSIPp(ctx, o.Name, scen, o.Timeout, args)
+	return s.startSIPp(ctx, o.Name, scen, o.Timeout, args, nil)
 }
 
-func (s *Sandbox) startSIPp(ctx context.Context, name string, scenario []byte, limit time.Duration, args []string) (*SIPp, error) {
+func (s *Sandbox) startSIPp(ctx context.Context, name string, scenario []byte, limit time.Duration, args []string, files map[string][]byte) (*SIPp, error) {
 	if s.workDir == "" {
 		return nil, errors.New("asterisktest: sandbox not started")
 	}
@@ -274,6 +301,11 @@ func (s *Sandbox) startSIPp(ctx context.Context, name string, scenario []byte, l
 	scenPath := filepath.Join(dir, "scenario.xml")
 	if err := os.WriteFile(scenPath, scenario, 0o644); err != nil {
 		return nil, err
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			return nil, err
+		}
 	}
 	secs := int((limit + time.Second - 1) / time.Second)
 	full := []string{"--kill-after=5s", strconv.Itoa(secs) + "s", "sipp", "-sf", scenPath}
