@@ -179,6 +179,9 @@ func (c *call) transition(ctx context.Context, s State) error {
 // into the real queue, bridged with the caller.
 func (c *call) enter(ctx context.Context) {
 	c.e.metrics.entered.WithLabelValues(c.rec.Queue).Inc()
+	if c.rec.Eligible {
+		c.e.metrics.eligible.WithLabelValues(c.rec.Queue).Inc()
+	}
 	c.startWaiting()
 	c.transition(ctx, StateEntered)
 	// A self-service reason may be answered at once: then the caller never

@@ -7,15 +7,16 @@ import "github.com/prometheus/client_golang/prometheus"
 // to them, deflections by mode). Labels are bounded: queue names come from
 // the dialplan, never from callers.
 type metrics struct {
-	entered, answered, abandoned, shortAbandoned *prometheus.CounterVec // queue
-	waiting                                      *prometheus.GaugeVec   // queue
-	offers                                       *prometheus.CounterVec // queue, trigger
-	responses                                    *prometheus.CounterVec // queue, response
-	deflections                                  *prometheus.CounterVec // queue, mode
-	skipped                                      *prometheus.CounterVec // queue, reason
-	wait                                         *prometheus.HistogramVec
-	ewt                                          *prometheus.GaugeVec // queue, estimator
-	adopted, fallbacks, badEntries, redisErrors  prometheus.Counter
+	entered, eligible, answered, abandoned      *prometheus.CounterVec // queue
+	shortAbandoned                              *prometheus.CounterVec // queue
+	waiting                                     *prometheus.GaugeVec   // queue
+	offers                                      *prometheus.CounterVec // queue, trigger
+	responses                                   *prometheus.CounterVec // queue, response
+	deflections                                 *prometheus.CounterVec // queue, mode
+	skipped                                     *prometheus.CounterVec // queue, reason
+	wait                                        *prometheus.HistogramVec
+	ewt                                         *prometheus.GaugeVec // queue, estimator
+	adopted, fallbacks, badEntries, redisErrors prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -27,6 +28,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	m := &metrics{
 		entered:        cv("deflectd_calls_entered_total", "Calls that entered a queue through the bridge.", "queue"),
+		eligible:       cv("deflectd_calls_eligible_total", "Calls whose caller number can receive WhatsApp (a valid mobile): the top of the deflection funnel.", "queue"),
 		answered:       cv("deflectd_calls_answered_total", "Calls an agent answered.", "queue"),
 		abandoned:      cv("deflectd_calls_abandoned_total", "Callers who hung up while waiting, after the short-abandon threshold.", "queue"),
 		shortAbandoned: cv("deflectd_calls_short_abandoned_total", "Callers who hung up while waiting, before the short-abandon threshold (excluded from the abandonment rate).", "queue"),
@@ -46,7 +48,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		badEntries:  c("deflectd_calls_bad_entry_total", "Channels that entered the application without the queue= argument."),
 		redisErrors: c("deflectd_deflect_redis_errors_total", "Redis operations of the bridge that failed (the bridge then fails open)."),
 	}
-	for _, col := range []prometheus.Collector{m.entered, m.answered, m.abandoned, m.shortAbandoned, m.waiting, m.offers,
+	for _, col := range []prometheus.Collector{m.entered, m.eligible, m.answered, m.abandoned, m.shortAbandoned, m.waiting, m.offers,
 		m.responses, m.deflections, m.skipped, m.wait, m.ewt, m.adopted, m.fallbacks, m.badEntries, m.redisErrors} {
 		if err := reg.Register(col); err != nil {
 			return nil, err
