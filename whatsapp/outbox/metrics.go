@@ -28,7 +28,7 @@ type metrics struct {
 var reasons = []string{"", "throughput", "pair_rate", "app_rate", "transient", "spam_rate", "token_expired",
 	"auth", "restricted", "window_closed", "undeliverable", "ecosystem", "marketing_optout", "template",
 	"template_paused", "parameter", "not_allowed", "permission", "server", "unknown", "network", "canceled",
-	"bad_answer", "encoding", "request", "retries_exhausted", "corrupt"}
+	"bad_answer", "encoding", "request", "retries_exhausted", "corrupt", "redis"}
 
 func reasonLabel(r string) string {
 	for _, k := range reasons {

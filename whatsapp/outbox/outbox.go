@@ -50,7 +50,7 @@ type Options struct {
 	MPS int
 	// RateMargin widens the one-second window of the rate limit, so that
 	// the jitter between taking a slot and the request reaching Meta never
-	// puts more than MPS requests in one second. Default 50 ms.
+	// puts more than MPS requests in one second. Default 100 ms.
 	RateMargin time.Duration
 	// PairInterval is the least time between two messages to the same
 	// recipient (Meta's pair rate limit). Default 6 s.
@@ -125,7 +125,7 @@ func (o *Options) setDefaults() error {
 		}
 	}
 	num(&o.MPS, 80)
-	dur(&o.RateMargin, 50*time.Millisecond)
+	dur(&o.RateMargin, 100*time.Millisecond)
 	dur(&o.PairInterval, 6*time.Second)
 	num(&o.Workers, 4)
 	dur(&o.ClaimAfter, 30*time.Second)
@@ -419,7 +419,7 @@ func (o *Outbox) process(ctx context.Context, entry, key string) {
 		o.delay(ctx, key, entry, ms(until)+rand.Int64N(1000))
 		return
 	}
-	if err := o.acquire(ctx, to); err != nil {
+	if err := o.acquirePair(ctx, to); err != nil {
 		return // ctx ended or Redis failed: the entry stays pending
 	}
 
@@ -449,6 +449,15 @@ func (o *Outbox) process(ctx context.Context, entry, key string) {
 		o.log.Warn("outbox: no webhook settled an earlier send in time; sending again", zap.String("key", key))
 	}
 
+	// The rate slot is the last thing taken before the POST, so the time
+	// between the slot and the request reaching Meta is as short as it can
+	// be. The job is "sending" meanwhile; the wait is short (under a
+	// second), and a crash in it only costs the in-doubt grace, never a
+	// duplicate.
+	if err := o.acquireRate(context.WithoutCancel(ctx)); err != nil {
+		o.record(context.WithoutCancel(ctx), key, entry, res[2], to, kind, outcome{state: "retry", due: o.opts.Now().Add(o.opts.MinBackoff), reason: "redis", err: err})
+		return
+	}
 	// The POST is not cut short by ctx: a shutdown waits for its answer
 	// (the client's own timeout bounds it), so it creates no doubt.
 	sendCtx := context.WithoutCancel(ctx)
@@ -577,9 +586,9 @@ func (o *Outbox) ack(ctx context.Context, entry string) {
 	}
 }
 
-// acquire waits for the recipient's pair spacing and a slot of the
-// number's rate limit, both shared by every instance through Redis.
-func (o *Outbox) acquire(ctx context.Context, to string) error {
+// acquirePair waits for the recipient's pair spacing, shared by every
+// instance through Redis.
+func (o *Outbox) acquirePair(ctx context.Context, to string) error {
 	for {
 		ok, err := o.rdb.SetNX(ctx, o.p+"pair:"+o.opts.PhoneNumberID+":"+to, 1, o.opts.PairInterval).Result()
 		if err != nil {
@@ -596,6 +605,12 @@ func (o *Outbox) acquire(ctx context.Context, to string) error {
 			return ctx.Err()
 		}
 	}
+	return nil
+}
+
+// acquireRate waits for a slot of the number's rate limit, shared by every
+// instance through Redis.
+func (o *Outbox) acquireRate(ctx context.Context) error {
 	window := time.Second + o.opts.RateMargin
 	for {
 		wait, err := rateScript.Run(ctx, o.rdb, []string{o.p + "rate:" + o.opts.PhoneNumberID},
