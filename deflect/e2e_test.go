@@ -311,6 +311,14 @@ func TestE2EOfferAccepted(t *testing.T) {
 	if !strings.Contains(raw, ` min"`) {
 		t.Errorf("message lacks the wait: %s", raw)
 	}
+	// The queue travels with the job, for the inbox and for conversions.
+	job, err := b.ob.Get(ctx, id+":offer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job.Meta["queue"] != "sales" || job.Meta["reason"] != "billing" || job.Meta["option"] != "2" || job.Meta["wait_s"] == "" {
+		t.Errorf("job context = %v, want queue sales, reason billing, option 2 and the wait", job.Meta)
+	}
 	wantSIPpOK(t, uac, "caller") // hung up by the bridge after the confirmation
 	wantSIPpOK(t, agent, "agent")
 	b.waitState(number, deflect.StateEnded, 10*time.Second)

@@ -77,6 +77,11 @@ type Options struct {
 	// QueueContext is the dialplan context of the Local channels that run
 	// Queue(): Local/<queue>@<QueueContext>/n. Default "queue-entry".
 	QueueContext string
+	// Queues are the queues the bridge serves; their series are created
+	// at zero up front, so dashboards and alerts see them before the first
+	// call. Other queues still work; their series appear with their first
+	// call.
+	Queues []string
 	// DefaultRegion reads national caller numbers (ISO 3166 code, e.g.
 	// "AR"). Default "US".
 	DefaultRegion string
@@ -171,6 +176,9 @@ func New(opts Options) (*Engine, error) {
 	m, err := newMetrics(opts.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("deflect: registering metrics: %w", err)
+	}
+	for _, q := range opts.Queues {
+		m.initQueue(q)
 	}
 	return &Engine{
 		opts: opts, log: opts.Logger, metrics: m, calls: map[string]*call{}, queues: map[string]*ewt.Queue{},

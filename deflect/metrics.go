@@ -1,6 +1,9 @@
 package deflect
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/deflectd/deflectd/deflect/rules"
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // metrics are the bridge's Prometheus series: the voice side of the funnel
 // (entered, answered, abandoned) and the deflection side (offers, answers
@@ -55,4 +58,30 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// initQueue creates every series of a queue at zero.
+func (m *metrics) initQueue(q string) {
+	for _, c := range []*prometheus.CounterVec{m.entered, m.eligible, m.answered, m.abandoned, m.shortAbandoned} {
+		c.WithLabelValues(q)
+	}
+	m.waiting.WithLabelValues(q)
+	for _, t := range []string{rules.TriggerEntryEWT, rules.TriggerSLA, rules.TriggerReoffer} {
+		m.offers.WithLabelValues(q, t)
+	}
+	for _, r := range []string{"accepted", "declined", "timeout"} {
+		m.responses.WithLabelValues(q, r)
+	}
+	for _, mode := range []string{"offer", "perform", "recover"} {
+		m.deflections.WithLabelValues(q, mode)
+	}
+	for _, r := range []string{skipAnonymous, skipInvalid, skipNotMobile, "redis", "cooldown", "opted_out", "unreachable", "budget", "send_failed"} {
+		m.skipped.WithLabelValues(q, r)
+	}
+	for _, o := range []string{"answered", "abandoned", "short_abandoned", string(StateDeflected), string(StatePerformed)} {
+		m.wait.WithLabelValues(q, o)
+	}
+	for _, e := range []string{"ql", "app_queue"} {
+		m.ewt.WithLabelValues(q, e)
+	}
 }

@@ -139,7 +139,7 @@ func NewApp(o AppOptions) (*App, error) {
 	}
 	a.engine, err = deflect.New(deflect.Options{
 		ARI: a.ari, Outbox: a.outbox, Renderer: &a.catalog, Redis: a.rdb, Rules: a.rules.Load,
-		Prefix: cfg.KeyPrefix, QueueContext: cfg.ARI.QueueContext,
+		Prefix: cfg.KeyPrefix, QueueContext: cfg.ARI.QueueContext, Queues: cfg.Calls.Queues,
 		DefaultRegion: cfg.Calls.DefaultRegion, DefaultLanguage: cfg.Calls.DefaultLanguage,
 		TemplateLanguages: cfg.Calls.TemplateLanguages, Cooldown: cfg.Calls.Cooldown, QueueTimeout: cfg.Calls.QueueTimeout,
 		Logger: log.Named("deflect"), Registerer: reg,

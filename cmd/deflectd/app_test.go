@@ -46,6 +46,8 @@ key_prefix: %q
 ari:
   url: %s
   user: %s
+calls:
+  queues: [sales, support]
 whatsapp:
   base_url: %s
   phone_number_id: %q

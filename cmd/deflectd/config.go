@@ -34,6 +34,8 @@ type Config struct {
 	} `yaml:"ari"`
 
 	Calls struct {
+		// Queues are the queues served; their metrics exist from start.
+		Queues            []string          `yaml:"queues"`
 		DefaultRegion     string            `yaml:"default_region"`
 		DefaultLanguage   string            `yaml:"default_language"`
 		TemplateLanguages map[string]string `yaml:"template_languages"`

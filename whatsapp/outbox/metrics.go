@@ -132,6 +132,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			m.sends.WithLabelValues(k, r, "")
 		}
 	}
+	for _, r := range []string{"token_expired", "auth", "permission", "restricted", "spam_rate"} {
+		m.breakerTrips.WithLabelValues(r)
+	}
 	for _, s := range []string{whatsapp.StatusSent, whatsapp.StatusDelivered, whatsapp.StatusRead, whatsapp.StatusFailed} {
 		for _, r := range []string{"applied", "resolved", "duplicate", "unknown"} {
 			m.statuses.WithLabelValues(s, r)
