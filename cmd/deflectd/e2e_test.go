@@ -323,6 +323,18 @@ func TestE2ERestartAdoptsWaitingCalls(t *testing.T) {
 		}
 	}
 	t.Logf("%d calls adopted, %d messages, %d offers off schedule", n, len(perKey), late)
+
+	// SIGHUP with a broken rules file: the old rules stay, and it says why.
+	if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte("route:\n  action: sometimes\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	b.waitLines(t, "the failed reload", 1, 10*time.Second, msg("reload failed; the old rules and templates stay in force"))
+	if again := dryRun(t, b.addr, `{"queue":"hold","option":"1","reason":"billing","wait_seconds":16}`); again.Decision.Route != offer.Decision.Route {
+		t.Errorf("dry-run after a failed SIGHUP reload = %+v, want the old rules' %s", again.Decision, offer.Decision.Route)
+	}
 }
 
 // stack is what a deflectd process under test talks to.
