@@ -8,7 +8,6 @@ package deflect_test
 
 import (
 	"context"
-	"fmt"
 	"log"
 	"os"
 	"strings"
@@ -86,7 +85,7 @@ func newBridge(t *testing.T) *bridge {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.fake = whatsapptest.NewServer(whatsapptest.Options{Token: "t", Templates: fakeTemplates(cat)})
+	b.fake = whatsapptest.NewServer(whatsapptest.Options{Token: "t", Templates: whatsapptest.TemplatesFromCatalog(cat)})
 	t.Cleanup(b.fake.Close)
 	client, err := whatsapp.NewClient(whatsapp.ClientOptions{BaseURL: b.fake.URL, PhoneNumberID: b.fake.PhoneNumberID, Token: "t"})
 	if err != nil {
@@ -126,34 +125,6 @@ func newBridge(t *testing.T) *bridge {
 	return b
 }
 
-func fakeTemplates(cat *whatsapp.Catalog) []whatsapptest.Template {
-	var out []whatsapptest.Template
-	for _, spec := range cat.Templates() {
-		ft := whatsapptest.Template{Name: spec.Name, Language: spec.Language, Category: spec.Category}
-		for i, p := range spec.Body {
-			if spec.ParameterFormat == whatsapp.FormatNamed {
-				ft.Body = append(ft.Body, p.Name)
-			} else {
-				ft.Body = append(ft.Body, fmt.Sprint(i+1))
-			}
-		}
-		for i, p := range spec.Header {
-			if spec.ParameterFormat == whatsapp.FormatNamed {
-				ft.Header = append(ft.Header, p.Name)
-			} else {
-				ft.Header = append(ft.Header, fmt.Sprint(i+1))
-			}
-		}
-		for _, btn := range spec.Buttons {
-			for len(ft.Buttons) <= btn.Index {
-				ft.Buttons = append(ft.Buttons, whatsapptest.Button{SubType: "quick_reply", Text: "Reply"})
-			}
-			ft.Buttons[btn.Index] = whatsapptest.Button{SubType: btn.Type, Text: "Reply", Dynamic: btn.Type == "url"}
-		}
-		out = append(out, ft)
-	}
-	return out
-}
 
 func (b *bridge) observe(tr deflect.Transition) {
 	b.mu.Lock()

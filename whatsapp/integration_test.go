@@ -63,7 +63,7 @@ func newStack(t testing.TB, so stackOptions) *stack {
 	}
 	s := &stack{t: t, redis: redistest.Start(t), catalog: cat, steps: map[string][]string{}, notify: make(chan struct{})}
 	s.fake = whatsapptest.NewServer(whatsapptest.Options{
-		Token: token, AppSecret: appSecret, Templates: fakeTemplates(cat), MPS: so.mps,
+		Token: token, AppSecret: appSecret, Templates: whatsapptest.TemplatesFromCatalog(cat), MPS: so.mps,
 		AutoStatus: so.auto, Seed: 1,
 	})
 	t.Cleanup(s.fake.Close)
@@ -77,35 +77,7 @@ func newStack(t testing.TB, so stackOptions) *stack {
 	return s
 }
 
-// fakeTemplates registers the catalog's templates at the fake, as a
-// business creates them in WhatsApp Manager.
-func fakeTemplates(cat *whatsapp.Catalog) []whatsapptest.Template {
-	var out []whatsapptest.Template
-	for _, spec := range cat.Templates() {
-		ft := whatsapptest.Template{Name: spec.Name, Language: spec.Language, Category: spec.Category}
-		for i, p := range spec.Header {
-			ft.Header = append(ft.Header, placeholder(spec, p, i))
-		}
-		for i, p := range spec.Body {
-			ft.Body = append(ft.Body, placeholder(spec, p, i))
-		}
-		for _, b := range spec.Buttons {
-			for len(ft.Buttons) <= b.Index {
-				ft.Buttons = append(ft.Buttons, whatsapptest.Button{SubType: "quick_reply", Text: "Reply"})
-			}
-			ft.Buttons[b.Index] = whatsapptest.Button{SubType: b.Type, Text: "Talk to an agent", Dynamic: b.Type == "url"}
-		}
-		out = append(out, ft)
-	}
-	return out
-}
 
-func placeholder(spec whatsapp.TemplateSpec, p whatsapp.ParamSpec, i int) string {
-	if spec.ParameterFormat == whatsapp.FormatNamed {
-		return p.Name
-	}
-	return fmt.Sprint(i + 1)
-}
 
 func (s *stack) signal() {
 	old := s.notify

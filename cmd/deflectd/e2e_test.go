@@ -361,7 +361,7 @@ func newStack(tb testing.TB, ctx context.Context, rulesYAML string) *stack {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	wa := whatsapptest.NewServer(whatsapptest.Options{Token: "tok", Templates: fakeTemplates(cat), MPS: 1000})
+	wa := whatsapptest.NewServer(whatsapptest.Options{Token: "tok", Templates: whatsapptest.TemplatesFromCatalog(cat), MPS: 1000})
 	tb.Cleanup(wa.Close)
 	dir := tb.TempDir()
 	tmpl, _ := os.ReadFile("../../configs/deflectd/templates.yaml")
@@ -387,29 +387,3 @@ whatsapp:
 	return &stack{sb: sb, rs: rs, wa: wa, dir: dir, env: env}
 }
 
-func fakeTemplates(cat *whatsapp.Catalog) []whatsapptest.Template {
-	var out []whatsapptest.Template
-	for _, spec := range cat.Templates() {
-		ft := whatsapptest.Template{Name: spec.Name, Language: spec.Language, Category: spec.Category}
-		name := func(p whatsapp.ParamSpec, i int) string {
-			if spec.ParameterFormat == whatsapp.FormatNamed {
-				return p.Name
-			}
-			return fmt.Sprint(i + 1)
-		}
-		for i, p := range spec.Header {
-			ft.Header = append(ft.Header, name(p, i))
-		}
-		for i, p := range spec.Body {
-			ft.Body = append(ft.Body, name(p, i))
-		}
-		for _, btn := range spec.Buttons {
-			for len(ft.Buttons) <= btn.Index {
-				ft.Buttons = append(ft.Buttons, whatsapptest.Button{SubType: "quick_reply", Text: "Reply"})
-			}
-			ft.Buttons[btn.Index] = whatsapptest.Button{SubType: btn.Type, Text: "Reply", Dynamic: btn.Type == "url"}
-		}
-		out = append(out, ft)
-	}
-	return out
-}
