@@ -125,7 +125,6 @@ func newBridge(t *testing.T) *bridge {
 	return b
 }
 
-
 func (b *bridge) observe(tr deflect.Transition) {
 	b.mu.Lock()
 	b.trans = append(b.trans, tr)

@@ -77,8 +77,6 @@ func newStack(t testing.TB, so stackOptions) *stack {
 	return s
 }
 
-
-
 func (s *stack) signal() {
 	old := s.notify
 	s.notify = make(chan struct{})

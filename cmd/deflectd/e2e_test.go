@@ -386,4 +386,3 @@ whatsapp:
 	env := []string{"DEFLECTD_ARI_PASSWORD=" + sb.Password, "DEFLECTD_WA_TOKEN=tok", "DEFLECTD_WA_APP_SECRET=s", "DEFLECTD_WA_VERIFY_TOKEN=v"}
 	return &stack{sb: sb, rs: rs, wa: wa, dir: dir, env: env}
 }
-
