@@ -20,13 +20,11 @@ all: build test
 build:
 	$(GO) build -o bin/deflectd ./cmd/deflectd
 
-# The demo (a simulated contact center on the real code path) comes with the
-# ops-surface work; until then this says so rather than pretending.
+# The whole bridge against a simulated contact center (ari/aritest/sim), the
+# fake Cloud API and a store of its own: needs only Go (redis-server is used
+# when on PATH). Flags: go run ./cmd/deflectd demo -h
 demo:
-	@echo "make demo: not built yet. It arrives with 'deflectd demo' (see README, Status)."
-	@echo "Meanwhile: 'make test' runs the WhatsApp side end to end against the fake Cloud API,"
-	@echo "and 'sudo make e2e' drives a real Asterisk 22 with real SIP calls."
-	@exit 2
+	$(GO) run ./cmd/deflectd demo
 
 vet:
 	$(GO) vet $(PKGS)

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"net"
 	"os"
 	"strings"
@@ -27,38 +26,13 @@ import (
 
 const app = "deflect" // the application name of configs/asterisk/extensions.conf
 
-var (
-	sandboxOnce sync.Once
-	sandbox     *asterisktest.Sandbox
-	sandboxErr  error
-)
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if sandbox != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		if err := sandbox.Stop(ctx); err != nil {
-			fmt.Fprintln(os.Stderr, "stopping the Asterisk sandbox:", err)
-		}
-		cancel()
-	}
+	asterisktest.StopShared()
 	os.Exit(code)
 }
 
-// startSandbox starts Asterisk once for the whole package.
-func startSandbox(t *testing.T) *asterisktest.Sandbox {
-	t.Helper()
-	asterisktest.Require(t, "root", "debootstrap", "sipp")
-	sandboxOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		defer cancel()
-		sandbox, sandboxErr = asterisktest.Start(ctx, asterisktest.Options{Logf: log.Printf, ReplaceRunning: true})
-	})
-	if sandboxErr != nil {
-		t.Fatalf("starting the Asterisk sandbox: %v", sandboxErr)
-	}
-	return sandbox
-}
+func startSandbox(t *testing.T) *asterisktest.Sandbox { return asterisktest.Shared(t) }
 
 // recorder keeps every event a client delivered, so a test can wait for one
 // that may already have arrived.

@@ -96,8 +96,20 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.events.WithLabelValues(t)
 	}
 	m.events.WithLabelValues("other")
+	for _, op := range restOps {
+		m.requestDuration.WithLabelValues(op)
+		m.requests.WithLabelValues(op, "error") // the one code known before any answer
+	}
 	return m, nil
 }
+
+// restOps are the values of the "op" label of the request metrics: one per
+// REST operation of the client (TestRESTOpsListed keeps the list whole).
+var restOps = [...]string{"add_channel", "answer", "continue", "control_playback", "create_bridge",
+	"destroy_bridge", "events", "get_application", "get_bridge", "get_channel", "get_playback", "get_variable",
+	"hangup", "info", "list_bridges", "list_channels", "move", "originate", "ping", "play", "play_bridge",
+	"remove_channel", "ring", "ring_stop", "send_dtmf", "set_variable", "start_bridge_moh", "start_moh",
+	"stop_bridge_moh", "stop_moh", "stop_playback", "subscribe", "unsubscribe"}
 
 // eventLabel bounds the type label: Asterisk's own type names are a closed
 // set per version, but a label must not grow with input.

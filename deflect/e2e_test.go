@@ -8,7 +8,6 @@ package deflect_test
 
 import (
 	"context"
-	"log"
 	"os"
 	"strings"
 	"sync"
@@ -28,35 +27,13 @@ import (
 	"go.uber.org/zap/zaptest"
 )
 
-var (
-	sandboxOnce sync.Once
-	sandbox     *asterisktest.Sandbox
-	sandboxErr  error
-)
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if sandbox != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		sandbox.Stop(ctx)
-		cancel()
-	}
+	asterisktest.StopShared()
 	os.Exit(code)
 }
 
-func startSandbox(t *testing.T) *asterisktest.Sandbox {
-	t.Helper()
-	asterisktest.Require(t, "root", "debootstrap", "sipp")
-	sandboxOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		defer cancel()
-		sandbox, sandboxErr = asterisktest.Start(ctx, asterisktest.Options{Logf: log.Printf, ReplaceRunning: true})
-	})
-	if sandboxErr != nil {
-		t.Fatalf("starting the Asterisk sandbox: %v", sandboxErr)
-	}
-	return sandbox
-}
+func startSandbox(t *testing.T) *asterisktest.Sandbox { return asterisktest.Shared(t) }
 
 // bridge is deflectd's call path wired for a test.
 type bridge struct {

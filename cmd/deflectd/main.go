@@ -6,9 +6,8 @@
 //	deflectd run -config deflectd.yaml            run the bridge
 //	deflectd check-config -config deflectd.yaml   check the config, rules and templates
 //	deflectd ari-check                            connect to ARI as the bridge would, and report
+//	deflectd demo                                 the bridge against a simulated contact center
 //	deflectd version                              print the version
-//
-// The demo (deflectd demo) arrives with the ops-surface work.
 package main
 
 import (
@@ -50,6 +49,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runBridge(ctx, args[1:], stderr)
 	case "check-config":
 		return checkConfig(args[1:], stdout, stderr)
+	case "demo":
+		return demo(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return 0
@@ -66,6 +67,7 @@ commands:
   run           run the bridge (-config deflectd.yaml; SIGHUP reloads rules and templates)
   check-config  check the configuration, the rules and the templates, and exit
   ari-check     connect to Asterisk's ARI as the bridge would and report what it finds
+  demo          run the bridge against a simulated contact center (no Asterisk, Redis or Meta needed)
   version       print the version
 
 Run "deflectd <command> -h" for a command's flags.
