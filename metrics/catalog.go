@@ -80,8 +80,8 @@ var catalog = []Metric{
 		"Outbox enqueue requests, by message kind and result (queued, duplicate, opted_out, budget_exhausted, invalid).", GroupFunnel},
 	{"deflectd_whatsapp_sends_total", Counter, []string{"kind", "result", "reason"},
 		"Cloud API send attempts, by kind, result (sent, retry, indoubt, failed) and error reason.", GroupFunnel},
-	{"deflectd_whatsapp_outbox_statuses_total", Counter, []string{"status", "result"},
-		"Status webhooks applied to outbox records, by status and result (applied, resolved, duplicate, unknown).", GroupFunnel},
+	{"deflectd_whatsapp_outbox_statuses_total", Counter, []string{"status", "kind", "result"},
+		"Status webhooks applied to outbox records, by status, message kind and result (applied, resolved, duplicate, unknown).", GroupFunnel},
 	{"deflectd_whatsapp_conversions_total", Counter, []string{"kind", "via"},
 		"Sent messages converted by a customer's reply or tap, by message kind and how.", GroupFunnel},
 

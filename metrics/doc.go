@@ -27,8 +27,8 @@
 //	accepted   deflectd_offer_responses_total{response="accepted"}
 //	 | performed deflectd_deflections_total{mode="perform"} (sent without asking)
 //	sent       deflectd_whatsapp_sends_total{result="sent"}
-//	delivered  deflectd_whatsapp_outbox_statuses_total{status="delivered",result="applied"}
-//	read       deflectd_whatsapp_outbox_statuses_total{status="read",result="applied"}
+//	delivered  deflectd_whatsapp_outbox_statuses_total{status="delivered",kind=~"offer|perform",result="applied"}
+//	read       deflectd_whatsapp_outbox_statuses_total{status="read",kind=~"offer|perform",result="applied"}
 //	converted  deflectd_whatsapp_conversions_total
 //
 // Recovery: deflectd_calls_abandoned_total, then recovered

@@ -189,6 +189,7 @@ calls:
   default_region: AR
   default_language: es
   template_languages: {es: es_AR, en: en_US}
+  queues: [sales, support]
 rules_file: %q
 templates_file: %q
 whatsapp:
@@ -397,11 +398,15 @@ func demoStore(ctx context.Context, stdout io.Writer) (url, prefix string, stop 
 		return "redis://" + addr + "/0", prefix, stop, nil
 	}
 	m := miniredis.NewMiniRedis()
+	// miniredis only expires keys on FastForward unless told to follow the
+	// clock. The outbox relies on expiry (the pair-spacing and breaker keys):
+	// without it a second message to a caller waits forever.
+	m.ClockTTL(true)
 	if err := m.Start(); err != nil {
 		return "", "", nil, err
 	}
-	fmt.Fprintf(stdout, "  store        embedded miniredis on %s: fine for the demo; the outbox's retry and\n"+
-		"               multi-instance paths need a real Redis (install redis-server or set REDIS_URL)\n", m.Addr())
+	fmt.Fprintf(stdout, "  store        embedded miniredis on %s: fine for the demo; use a real Redis in\n"+
+		"               production (install redis-server or set REDIS_URL)\n", m.Addr())
 	return "redis://" + m.Addr() + "/0", prefix, m.Close, nil
 }
 

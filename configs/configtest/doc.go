@@ -15,5 +15,8 @@
 // when a referenced name is not a string literal of any non-test Go file
 // of the repository, that is, when no code exports it.
 //
-// The package has no code of its own.
+// Its only code, dashboard.go, lists the dashboard's queries and expands
+// Grafana's variables in them, for these tests and for the end-to-end test
+// in cmd/deflectd that evaluates every query against a real Prometheus
+// scraping `deflectd demo`.
 package configtest

@@ -12,7 +12,7 @@ type metrics struct {
 	indoubtResends prometheus.Counter
 	claimed        prometheus.Counter
 	rateWaits      prometheus.Counter
-	statuses       *prometheus.CounterVec // status, result
+	statuses       *prometheus.CounterVec // status, kind, result
 	breakerOpen    prometheus.Gauge
 	breakerTrips   *prometheus.CounterVec // reason
 	depth          prometheus.Gauge
@@ -82,8 +82,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		statuses: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "deflectd_whatsapp_outbox_statuses_total",
-			Help: "Status webhooks applied to outbox records, by status and result (applied, resolved, duplicate, unknown).",
-		}, []string{"status", "result"}),
+			Help: "Status webhooks applied to outbox records, by status, message kind and result (applied, resolved, duplicate, unknown).",
+		}, []string{"status", "kind", "result"}),
 		breakerOpen: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "deflectd_whatsapp_breaker_open",
 			Help: "1 while sends are stopped by an account or token error.",
@@ -136,9 +136,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.breakerTrips.WithLabelValues(r)
 	}
 	for _, s := range []string{whatsapp.StatusSent, whatsapp.StatusDelivered, whatsapp.StatusRead, whatsapp.StatusFailed} {
-		for _, r := range []string{"applied", "resolved", "duplicate", "unknown"} {
-			m.statuses.WithLabelValues(s, r)
+		for _, k := range []string{KindOffer, KindPerform, KindRecover, KindAgent} {
+			for _, r := range []string{"applied", "resolved", "duplicate"} {
+				m.statuses.WithLabelValues(s, k, r)
+			}
 		}
+		m.statuses.WithLabelValues(s, "other", "unknown")
 	}
 	return m, nil
 }

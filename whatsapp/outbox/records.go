@@ -86,14 +86,14 @@ func (o *Outbox) ApplyStatus(ctx context.Context, s whatsapp.Status) (bool, erro
 	if rank == 0 || s.WAMID == "" {
 		// A status Meta added after this code was written, or a broken
 		// one: nothing to apply, and retrying would not change that.
-		o.metrics.statuses.WithLabelValues("other", "unknown").Inc()
+		o.metrics.statuses.WithLabelValues("other", "other", "unknown").Inc()
 		return false, nil
 	}
 	key := s.BizOpaqueCallbackData
 	if key == "" {
 		k, err := o.KeyForWAMID(ctx, s.WAMID)
 		if errors.Is(err, ErrNotFound) {
-			o.metrics.statuses.WithLabelValues(s.Status, "unknown").Inc()
+			o.metrics.statuses.WithLabelValues(statusLabel(s.Status), "other", "unknown").Inc()
 			return false, nil // not ours (sent by another tool on the number)
 		}
 		if err != nil {
@@ -110,13 +110,14 @@ func (o *Outbox) ApplyStatus(ctx context.Context, s whatsapp.Status) (bool, erro
 	if at.IsZero() {
 		at = o.opts.Now()
 	}
-	res, err := statusScript.Run(ctx, o.rdb, nil, o.p, key, s.WAMID, s.Status, rank, ms(at),
-		o.opts.RecordTTL.Milliseconds(), ms(o.opts.Now()), code, title).Text()
+	out, err := statusScript.Run(ctx, o.rdb, nil, o.p, key, s.WAMID, s.Status, rank, ms(at),
+		o.opts.RecordTTL.Milliseconds(), ms(o.opts.Now()), code, title).StringSlice()
 	if err != nil {
 		o.metrics.redisErrors.Inc()
 		return false, fmt.Errorf("outbox: applying %s to %s: %w", s.Status, key, err)
 	}
-	o.metrics.statuses.WithLabelValues(statusLabel(s.Status), res).Inc()
+	res, kind := out[0], out[1]
+	o.metrics.statuses.WithLabelValues(statusLabel(s.Status), kindLabel(kind), res).Inc()
 	return res == "applied" || res == "resolved", nil
 }
 

@@ -150,12 +150,13 @@ return tonumber(oldest[2]) + window - now + 1
 // itself applies only if it ranks above the recorded one (deduplication and
 // monotonic order in one rule).
 // ARGV: prefix, key, wamid, status, rank, at, ttl, now, errCode, errTitle.
-// Returns "unknown" | "applied" | "duplicate" | "resolved" (sent now, status
-// not newer).
+// Returns {result, kind}: result is "unknown" | "applied" | "duplicate" |
+// "resolved" (sent now, status not newer); kind is the job's kind.
 var statusScript = redis.NewScript(`
 local p, key = ARGV[1], ARGV[2]
 local job = p .. 'job:' .. key
-if redis.call('EXISTS', job) == 0 then return 'unknown' end
+if redis.call('EXISTS', job) == 0 then return {'unknown', ''} end
+local kind = redis.call('HGET', job, 'kind') or ''
 local resolved = false
 if redis.call('HGET', job, 'state') ~= 'sent' then
   local to = redis.call('HGET', job, 'to')
@@ -167,14 +168,14 @@ if redis.call('HGET', job, 'state') ~= 'sent' then
 end
 local cur = tonumber(redis.call('HGET', job, 'status_rank') or '0')
 if tonumber(ARGV[5]) <= cur then
-  if resolved then return 'resolved' end
-  return 'duplicate'
+  if resolved then return {'resolved', kind} end
+  return {'duplicate', kind}
 end
 redis.call('HSET', job, 'status', ARGV[4], 'status_rank', ARGV[5], 'status_ms', ARGV[6], 'updated_ms', ARGV[8])
 if ARGV[9] ~= '' then
   redis.call('HSET', job, 'status_error_code', ARGV[9], 'status_error', ARGV[10])
 end
-return 'applied'
+return {'applied', kind}
 `)
 
 // convertScript marks a sent job converted by a customer's reply or tap,
