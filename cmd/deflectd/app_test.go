@@ -75,7 +75,9 @@ whatsapp:
 			t.Errorf("Run() = %v", err)
 		}
 	})
-	if err := fake.WaitConnected(ctx, "deflect"); err != nil {
+	// The engine lists the application once the client is connected: after
+	// that call, the app is ready.
+	if _, err := fake.WaitCall(ctx, "GET", "/applications/deflect"); err != nil {
 		t.Fatal(err)
 	}
 	return "http://" + ln.Addr().String(), dir
