@@ -88,6 +88,8 @@ var catalog = []Metric{
 	// WhatsApp: Cloud API, outbox, webhooks.
 	{"deflectd_whatsapp_send_duration_seconds", Histogram, nil,
 		"Latency of Cloud API send requests.", GroupWhatsApp},
+	{"deflectd_whatsapp_send_errors_total", Counter, []string{"code"},
+		"Failed Cloud API send attempts by Meta error code (codes outside Meta's known table count as other; none: no error object, e.g. a network failure).", GroupWhatsApp},
 	{"deflectd_whatsapp_indoubt_resends_total", Counter, nil,
 		"Sends repeated because an earlier attempt's outcome stayed unknown past the grace period (possible duplicates).", GroupWhatsApp},
 	{"deflectd_whatsapp_rate_limited_total", Counter, nil,

@@ -138,6 +138,7 @@ func apiError(status int, data []byte) *Error {
 		// Not Meta's error object (a proxy's page, say): the HTTP status
 		// alone decides.
 		e.Message = fmt.Sprintf("%.200q", data)
+		e.NoCode = true
 	}
 	e.Class, e.Reason = Classify(status, code)
 	return e

@@ -3,6 +3,7 @@ package whatsapp
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 )
 
 // Class says what to do after an error, following Meta's error table.
@@ -51,6 +52,9 @@ type Error struct {
 	// Reason is a short, bounded name of the error kind, used as a metric
 	// label ("throughput", "template", "auth", ...).
 	Reason string
+	// NoCode is set when Meta's answer carried no error object (a proxy's
+	// page, an empty 5xx): Code is then meaningless, not AuthException (0).
+	NoCode bool
 	// InDoubt is set when the request may have reached Meta but no answer
 	// came back (a timeout after sending): the message may have been sent.
 	InDoubt bool
@@ -74,6 +78,34 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// KnownCodes are the Meta error codes Classify knows by number, in its
+// table's order: the bounded values of a "code" metric label, beside
+// "other" for any code not listed and "none" for failures without one
+// (network, HTTP status only).
+func KnownCodes() []int {
+	return []int{130429, 131056, 4, 80007, 131000, 131016, 131057, 135000, 131048, 190, 0, 3, 10,
+		368, 131031, 131047, 131026, 131049, 131050, 132000, 132001, 132005, 132007, 132008, 132012,
+		132018, 132015, 132016, 131008, 131009, 131030}
+}
+
+// CodeLabel returns the "code" metric label of an error: its Meta code when
+// KnownCodes lists it, "other" for a code it does not list, "none" when
+// Meta's answer had no error object (e.g. a network failure).
+func (e *Error) CodeLabel() string {
+	if e.HTTPStatus == 0 || (e.Code == 0 && e.Message == "") {
+		return "none"
+	}
+	for _, c := range KnownCodes() {
+		if c == e.Code {
+			return strconv.Itoa(c)
+		}
+	}
+	if e.Code >= 200 && e.Code <= 299 {
+		return "200-299"
+	}
+	return "other"
+}
 
 // noCode is the code Classify is given when an answer had no Meta error
 // object; 0 is itself a Meta code (AuthException).

@@ -1,6 +1,8 @@
 package outbox
 
 import (
+	"strconv"
+
 	"github.com/deflectd/deflectd/whatsapp"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -8,6 +10,7 @@ import (
 type metrics struct {
 	enqueued       *prometheus.CounterVec // kind, result
 	sends          *prometheus.CounterVec // kind, result, reason
+	sendErrors     *prometheus.CounterVec // code
 	sendDuration   prometheus.Histogram
 	indoubtResends prometheus.Counter
 	claimed        prometheus.Counter
@@ -63,6 +66,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "deflectd_whatsapp_sends_total",
 			Help: "Cloud API send attempts, by kind, result (sent, retry, indoubt, failed) and error reason.",
 		}, []string{"kind", "result", "reason"}),
+		sendErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "deflectd_whatsapp_send_errors_total",
+			Help: "Failed Cloud API send attempts by Meta error code (codes outside Meta's known table count as other; none: no error object, e.g. a network failure).",
+		}, []string{"code"}),
 		sendDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "deflectd_whatsapp_send_duration_seconds",
 			Help:    "Latency of Cloud API send requests.",
@@ -117,7 +124,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Redis operations of the outbox that failed.",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.enqueued, m.sends, m.sendDuration, m.indoubtResends, m.claimed,
+	for _, c := range []prometheus.Collector{m.enqueued, m.sends, m.sendErrors, m.sendDuration, m.indoubtResends, m.claimed,
 		m.rateWaits, m.statuses, m.breakerOpen, m.breakerTrips, m.depth, m.delayed, m.oldestAge, m.budgetLeft,
 		m.optouts, m.redisErrors} {
 		if err := reg.Register(c); err != nil {
@@ -131,6 +138,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		for _, r := range []string{"sent", "retry", "indoubt", "failed"} {
 			m.sends.WithLabelValues(k, r, "")
 		}
+	}
+	for _, c := range whatsapp.KnownCodes() {
+		m.sendErrors.WithLabelValues(strconv.Itoa(c))
+	}
+	for _, c := range []string{"200-299", "other", "none"} {
+		m.sendErrors.WithLabelValues(c)
 	}
 	for _, r := range []string{"token_expired", "auth", "permission", "restricted", "spam_rate"} {
 		m.breakerTrips.WithLabelValues(r)

@@ -550,6 +550,9 @@ func (o *Outbox) record(ctx context.Context, key, entry, attempt, to, kind strin
 		reason = ""
 	}
 	o.metrics.sends.WithLabelValues(kindLabel(kind), result, reasonLabel(reason)).Inc()
+	if oc.werr != nil {
+		o.metrics.sendErrors.WithLabelValues(oc.werr.CodeLabel()).Inc()
+	}
 	logf := o.log.Info
 	switch oc.state {
 	case "failed":
