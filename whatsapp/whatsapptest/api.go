@@ -180,6 +180,9 @@ func (s *Server) process(r *http.Request, phoneID string, body []byte, rec *Requ
 	m := Message{WAMID: id, PhoneNumberID: phoneID, Time: now, Raw: body, Body: *b, Rendered: rendered, Lost: lose}
 	s.byWAMID[id] = len(s.messages)
 	s.messages = append(s.messages, m)
+	// Visible to Messages and WaitMessages only once its request is
+	// recorded too, so a test that saw the message also sees the request.
+	s.pending[id] = true
 	rec.WAMID = id
 	s.followUp(m, tpl, asyncCode)
 	s.notify()
@@ -248,6 +251,7 @@ func (s *Server) record(rec *Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests = append(s.requests, *rec)
+	delete(s.pending, rec.WAMID)
 	s.notify()
 }
 

@@ -179,6 +179,7 @@ type Server struct {
 	requests    []Request
 	messages    []Message
 	byWAMID     map[string]int
+	pending     map[string]bool // accepted messages whose request is not recorded yet
 	deliveries  []Delivery
 	lastInbound map[string]time.Time // phone id + "/" + wa_id → last inbound
 	lastSent    map[string]time.Time // phone id + "/" + wa_id → last accepted
@@ -245,6 +246,7 @@ func New(opts Options) *Server {
 		changed:            make(chan struct{}),
 		phones:             map[string]*phone{},
 		byWAMID:            map[string]int{},
+		pending:            map[string]bool{},
 		lastInbound:        map[string]time.Time{},
 		lastSent:           map[string]time.Time{},
 		recipients:         map[string]*faultRule{},
@@ -336,9 +338,13 @@ func (s *Server) Messages() []Message {
 }
 
 func (s *Server) cloneMessages() []Message {
-	out := slices.Clone(s.messages)
-	for i := range out {
-		out[i].Raw = slices.Clone(out[i].Raw)
+	out := make([]Message, 0, len(s.messages))
+	for _, m := range s.messages {
+		if s.pending[m.WAMID] {
+			continue // its request is not recorded yet
+		}
+		m.Raw = slices.Clone(m.Raw)
+		out = append(out, m)
 	}
 	return out
 }
@@ -348,7 +354,7 @@ func (s *Server) cloneMessages() []Message {
 func (s *Server) WaitMessages(ctx context.Context, n int) ([]Message, error) {
 	var out []Message
 	err := s.waitFor(ctx, func() bool {
-		if len(s.messages) < n {
+		if len(s.messages)-len(s.pending) < n {
 			return false
 		}
 		out = s.cloneMessages()
