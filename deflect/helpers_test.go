@@ -195,7 +195,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	if err := h.ast.Send(ctx, testApp, map[string]any{"type": "ChannelDestroyed", "channel": map[string]any{"id": "gone"}}); !errors.Is(err, aritest.ErrNotConnected) {
 		t.Fatalf("removing the placeholder channel: %v, want aritest.ErrNotConnected", err)
 	}
-	h.fake = whatsapptest.NewServer(whatsapptest.Options{Token: "t", Templates: fakeTemplates(h.cat)})
+	h.fake = whatsapptest.NewServer(whatsapptest.Options{Token: "t", Templates: whatsapptest.TemplatesFromCatalog(h.cat)})
 	t.Cleanup(h.fake.Close)
 	client, err := whatsapp.NewClient(whatsapp.ClientOptions{BaseURL: h.fake.URL, PhoneNumberID: h.fake.PhoneNumberID, Token: "t"})
 	if err != nil {
@@ -512,34 +512,6 @@ func (c *fakeCall) hangup() {
 func (c *fakeCall) queueEnds() {
 	c.h.t.Helper()
 	c.h.send(map[string]any{"type": "StasisEnd", "channel": c.q1})
-}
-
-// fakeTemplates registers the catalog's templates at the fake Cloud API.
-func fakeTemplates(cat *whatsapp.Catalog) []whatsapptest.Template {
-	var out []whatsapptest.Template
-	for _, spec := range cat.Templates() {
-		ft := whatsapptest.Template{Name: spec.Name, Language: spec.Language, Category: spec.Category}
-		param := func(i int, p whatsapp.ParamSpec) string {
-			if spec.ParameterFormat == whatsapp.FormatNamed {
-				return p.Name
-			}
-			return fmt.Sprint(i + 1)
-		}
-		for i, p := range spec.Body {
-			ft.Body = append(ft.Body, param(i, p))
-		}
-		for i, p := range spec.Header {
-			ft.Header = append(ft.Header, param(i, p))
-		}
-		for _, btn := range spec.Buttons {
-			for len(ft.Buttons) <= btn.Index {
-				ft.Buttons = append(ft.Buttons, whatsapptest.Button{SubType: whatsapptest.ButtonQuickReply, Text: "Reply"})
-			}
-			ft.Buttons[btn.Index] = whatsapptest.Button{SubType: btn.Type, Text: "Reply", Dynamic: btn.Type == whatsapptest.ButtonURL}
-		}
-		out = append(out, ft)
-	}
-	return out
 }
 
 // render renders a template of the catalog for a direct Enqueue.

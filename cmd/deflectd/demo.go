@@ -439,30 +439,14 @@ func demoLogger(path string) (*zap.Logger, func(), error) {
 }
 
 // demoTemplates registers the catalog's templates at the fake Cloud API,
-// as a business creates them in WhatsApp Manager.
+// as a business creates them in WhatsApp Manager, with the button label the
+// simulated customers tap.
 func demoTemplates(cat *whatsapp.Catalog) []whatsapptest.Template {
-	var out []whatsapptest.Template
-	for _, spec := range cat.Templates() {
-		ft := whatsapptest.Template{Name: spec.Name, Language: spec.Language, Category: spec.Category}
-		ph := func(p whatsapp.ParamSpec, i int) string {
-			if spec.ParameterFormat == whatsapp.FormatNamed {
-				return p.Name
-			}
-			return strconv.Itoa(i + 1)
+	out := whatsapptest.TemplatesFromCatalog(cat)
+	for i := range out {
+		for j := range out[i].Buttons {
+			out[i].Buttons[j].Text = "Hablar con un agente"
 		}
-		for i, p := range spec.Header {
-			ft.Header = append(ft.Header, ph(p, i))
-		}
-		for i, p := range spec.Body {
-			ft.Body = append(ft.Body, ph(p, i))
-		}
-		for _, b := range spec.Buttons {
-			for len(ft.Buttons) <= b.Index {
-				ft.Buttons = append(ft.Buttons, whatsapptest.Button{SubType: whatsapptest.ButtonQuickReply, Text: "Hablar con un agente"})
-			}
-			ft.Buttons[b.Index] = whatsapptest.Button{SubType: b.Type, Text: "Hablar con un agente", Dynamic: b.Type == whatsapptest.ButtonURL}
-		}
-		out = append(out, ft)
 	}
 	return out
 }
