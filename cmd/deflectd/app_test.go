@@ -197,8 +197,10 @@ func TestDryRun(t *testing.T) {
 
 func TestCheckConfig(t *testing.T) {
 	var out, errb strings.Builder
-	if code := run([]string{"check-config", "-config", "../../configs/deflectd/deflectd.yaml"}, &out, &errb); code != 0 {
-		t.Fatalf("check-config of the sample = %d: %s", code, errb.String())
+	for _, f := range []string{"deflectd.yaml", "trial.yaml"} {
+		if code := run([]string{"check-config", "-config", "../../configs/deflectd/" + f}, &out, &errb); code != 0 {
+			t.Fatalf("check-config of the sample %s = %d: %s", f, code, errb.String())
+		}
 	}
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "d.yaml"), []byte("listen: x\nredis_url: redis://x\nwhatsapp: {phone_number_id: '1'}\nunknown_key: 1\n"), 0o644)

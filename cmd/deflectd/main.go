@@ -5,6 +5,7 @@
 //
 //	deflectd run -config deflectd.yaml            run the bridge
 //	deflectd check-config -config deflectd.yaml   check the config, rules and templates
+//	deflectd fake-cloud-api                       a fake WhatsApp Cloud API, for trials without Meta
 //	deflectd ari-check                            connect to ARI as the bridge would, and report
 //	deflectd demo                                 the bridge against a simulated contact center
 //	deflectd version                              print the version
@@ -49,6 +50,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runBridge(ctx, args[1:], stderr)
 	case "check-config":
 		return checkConfig(args[1:], stdout, stderr)
+	case "fake-cloud-api":
+		return fakeCloudAPI(ctx, args[1:], stdout, stderr)
 	case "demo":
 		return demo(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
@@ -66,6 +69,7 @@ func usage(w io.Writer) {
 commands:
   run           run the bridge (-config deflectd.yaml; SIGHUP reloads rules and templates)
   check-config  check the configuration, the rules and the templates, and exit
+  fake-cloud-api  serve a fake WhatsApp Cloud API for a trial without a Meta account
   ari-check     connect to Asterisk's ARI as the bridge would and report what it finds
   demo          run the bridge against a simulated contact center (no Asterisk, Redis or Meta needed)
   version       print the version
