@@ -502,8 +502,10 @@ func labelValue(m *dto.Metric, name string) string {
 }
 
 func printProgress(w io.Writer, d demoSummary) {
-	fmt.Fprintf(w, "[%6s] calls %d  waiting %d  answered %d  abandoned %d  offers %.0f  accepted %.0f  deflections %.0f  sent %.0f  conversions %.0f\n",
-		d.Sim.SimTime.Truncate(time.Second), d.Sim.Arrivals, d.Sim.Waiting, d.Sim.Answered, d.Sim.Abandoned,
+	// Abandons are the bridge's count, as in the summary (the simulator's
+	// own count includes short abandons).
+	fmt.Fprintf(w, "[%6s] calls %d  waiting %d  answered %d  abandoned %.0f (+%.0f short)  offers %.0f  accepted %.0f  deflections %.0f  sent %.0f  conversions %.0f\n",
+		d.Sim.SimTime.Truncate(time.Second), d.Sim.Arrivals, d.Sim.Waiting, d.Sim.Answered, d.Abandoned, d.Short,
 		d.Offers, d.Accepted, d.DeflectOffer+d.DeflectPerform+d.DeflectRecover, d.Sent, d.Conversions)
 }
 
