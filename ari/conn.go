@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/deflectd/deflectd/internal/retry"
 	"go.uber.org/zap"
 )
 
@@ -136,7 +137,7 @@ func (c *Client) run(ctx context.Context) error {
 				return err
 			}
 			c.metrics.connectFailures.Inc()
-			delay := backoff(attempt, c.opts.MinBackoff, c.opts.MaxBackoff, rand.Float64())
+			delay := retry.Delay(attempt, c.opts.MinBackoff, c.opts.MaxBackoff, rand.Float64())
 			attempt++
 			c.log.Warn("ARI event connection failed", zap.Error(err), zap.Int("attempt", attempt), zap.Duration("retry_in", delay))
 			t := time.NewTimer(delay)
@@ -183,7 +184,7 @@ func (c *Client) run(ctx context.Context) error {
 		if downSince.Sub(up) >= c.opts.MaxBackoff {
 			attempt = 0
 		}
-		delay := backoff(attempt, c.opts.MinBackoff, c.opts.MaxBackoff, rand.Float64())
+		delay := retry.Delay(attempt, c.opts.MinBackoff, c.opts.MaxBackoff, rand.Float64())
 		attempt++
 		t := time.NewTimer(delay)
 		select {
@@ -376,15 +377,4 @@ func (c *Client) pingLoop(ctx context.Context, conn *websocket.Conn, cancel cont
 			return
 		}
 	}
-}
-
-// backoff is the delay before reconnect attempt n (from 0): min·2ⁿ capped at
-// max, with "equal jitter": half of it fixed, half random (r in [0,1)), so
-// many instances restarting together spread out but none retries at once.
-func backoff(n int, min, max time.Duration, r float64) time.Duration {
-	d := max
-	if n >= 0 && n < 63 && min <= max>>n { // then min<<n ≤ max: the shift cannot overflow
-		d = min << n
-	}
-	return d/2 + time.Duration(r*float64(d/2))
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/deflectd/deflectd/internal/retry"
 	"github.com/deflectd/deflectd/whatsapp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -335,7 +336,7 @@ func (o *Outbox) work(ctx context.Context) {
 				o.log.Error("outbox: reading the stream; retrying", zap.Error(err))
 				failing = true
 			}
-			sleep(ctx, time.Second)
+			retry.Sleep(ctx, time.Second)
 			continue
 		}
 		failing = false
@@ -497,7 +498,7 @@ func (o *Outbox) outcomeOf(r *whatsapp.SendResult, err error, attemptStr string)
 		o.openBreaker(we)
 		oc.state, oc.due = "retry", now.Add(o.opts.BreakerCooldown)
 	case we.Class == whatsapp.Retry && attempt < o.opts.MaxAttempts:
-		d := backoff(attempt-1, o.opts.MinBackoff, o.opts.MaxBackoff, rand.Float64())
+		d := retry.Delay(attempt-1, o.opts.MinBackoff, o.opts.MaxBackoff, rand.Float64())
 		if we.Reason == "pair_rate" && d < o.opts.PairInterval {
 			d = o.opts.PairInterval
 		}
@@ -604,7 +605,7 @@ func (o *Outbox) acquirePair(ctx context.Context, to string) error {
 		if err != nil {
 			return o.redisFailed(ctx, "pair limit", err)
 		}
-		if !sleep(ctx, max(ttl, time.Millisecond)) {
+		if !retry.Sleep(ctx, max(ttl, time.Millisecond)) {
 			return ctx.Err()
 		}
 	}
@@ -625,7 +626,7 @@ func (o *Outbox) acquireRate(ctx context.Context) error {
 			return nil
 		}
 		o.metrics.rateWaits.Inc()
-		if !sleep(ctx, time.Duration(wait)*time.Millisecond) {
+		if !retry.Sleep(ctx, time.Duration(wait)*time.Millisecond) {
 			return ctx.Err()
 		}
 	}
@@ -733,28 +734,6 @@ func ms(t time.Time) int64 {
 }
 
 func str(v any) string { s, _ := v.(string); return s }
-
-// sleep waits d or until ctx ends; false if ctx ended.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
-// backoff is the delay before retry n (from 0): min·2ⁿ capped at max, half
-// fixed and half random (r in [0,1)).
-func backoff(n int, min, max time.Duration, r float64) time.Duration {
-	d := max
-	if n >= 0 && n < 63 && min <= max>>n {
-		d = min << n
-	}
-	return d/2 + time.Duration(r*float64(d/2))
-}
 
 func randomHex(n int) string {
 	b := make([]byte, n)

@@ -659,15 +659,3 @@ func TestConvert(t *testing.T) {
 		t.Errorf("record = %+v, want converted recover", r)
 	}
 }
-
-func TestBackoff(t *testing.T) {
-	for n, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second} {
-		lo, hi := backoff(n, time.Second, time.Minute, 0), backoff(n, time.Second, time.Minute, 0.999999)
-		if lo != want/2 || hi < want*99/100 || hi > want {
-			t.Errorf("backoff(%d) in [%v, %v], want [%v, %v)", n, lo, hi, want/2, want)
-		}
-	}
-	if got := backoff(200, time.Second, time.Minute, 0); got != 30*time.Second {
-		t.Errorf("backoff(200) = %v, want the cap's half, 30s", got)
-	}
-}

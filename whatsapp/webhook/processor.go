@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/deflectd/deflectd/internal/retry"
 	"github.com/deflectd/deflectd/whatsapp"
 )
 
@@ -272,7 +273,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		groupReady = false
 		failures++
 		p.log.Error("reading webhooks from Redis failed; retrying", zap.Int("failures", failures), zap.Error(err))
-		if !wait(ctx, backoff(failures)) {
+		if !retry.Sleep(ctx, backoff(failures)) {
 			break
 		}
 	}
@@ -397,18 +398,6 @@ func (p *Processor) process(ctx context.Context, n *Notification) (busy bool, er
 		busy = busy || b
 	}
 	return busy, errors.Join(errs...)
-}
-
-// wait waits d or until ctx ends, reporting whether it waited d.
-func wait(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // backoff is the wait after the n-th consecutive Redis failure: 100 ms
