@@ -451,9 +451,17 @@ func (c *call) send(ctx context.Context, kind, template string) error {
 	if err != nil {
 		return fmt.Errorf("rendering %s: %w", template, err)
 	}
-	_, err = c.e.opts.Outbox.Enqueue(ctx, outbox.Job{Key: cc.Key, Kind: kind, Message: m, Meta: map[string]string{
-		"queue": c.rec.Queue, "option": c.rec.Option, "reason": c.rec.Reason, "wait_s": fmt.Sprint(int(cc.Wait.Seconds())),
-	}})
+	// The job carries the call's context, which the inbox shows on the
+	// conversation's context card when the customer answers.
+	meta := map[string]string{
+		"call_id": c.id, "queue": c.rec.Queue, "option": c.rec.Option, "reason": c.rec.Reason,
+		"lang": c.rec.Lang, "wait_s": fmt.Sprint(int(cc.Wait.Seconds())),
+	}
+	if c.rec.State == StateWaiting || c.rec.State == StateAccepted || c.rec.State == StateOffered {
+		ewt, pos := c.e.estimate(c.rec.Queue, c.id, c.now())
+		meta["ewt_s"], meta["position"] = fmt.Sprint(int(ewt.Seconds())), fmt.Sprint(pos)
+	}
+	_, err = c.e.opts.Outbox.Enqueue(ctx, outbox.Job{Key: cc.Key, Kind: kind, Message: m, Meta: meta})
 	if err != nil {
 		return err
 	}

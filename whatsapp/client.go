@@ -26,7 +26,7 @@ type ClientOptions struct {
 	// Token is the system-user access token. It is sent as a bearer token
 	// and never logged or put in an error.
 	Token string
-	// Timeout bounds one send. Default 10 s.
+	// Timeout bounds one request (a send or a read receipt). Default 10 s.
 	Timeout time.Duration
 	// HTTPClient sends the requests. Default: a client of its own.
 	HTTPClient *http.Client
@@ -35,10 +35,10 @@ type ClientOptions struct {
 // DefaultVersion is the Graph API version used when none is configured.
 const DefaultVersion = "v25.0"
 
-// Client sends messages from one business phone number. It is safe for
-// concurrent use. It makes exactly one attempt per Send: retries, rate
-// limits and deduplication belong to the outbox, which knows what was
-// already sent.
+// Client sends messages, and read receipts, from one business phone
+// number. It is safe for concurrent use. It makes exactly one attempt per
+// call: retries, rate limits and deduplication belong to the outbox, which
+// knows what was already sent.
 type Client struct {
 	opts     ClientOptions
 	endpoint string
@@ -80,38 +80,94 @@ func (c *Client) Send(ctx context.Context, m *Message) (*SendResult, error) {
 	if err != nil {
 		return nil, &Error{Class: Permanent, Reason: "encoding", Err: fmt.Errorf("encoding the message: %w", err)}
 	}
+	status, data, e := c.post(ctx, body)
+	if e != nil {
+		return nil, e
+	}
+	var r SendResult
+	if err := json.Unmarshal(data, &r); err != nil || r.WAMID() == "" {
+		return nil, &Error{HTTPStatus: status, Class: Retry, Reason: "bad_answer", InDoubt: true,
+			Err: fmt.Errorf("answer without a message id: %.200q", data)}
+	}
+	return &r, nil
+}
+
+// readRequest is the body that marks an inbound message read, Meta's
+// "mark as read" on the messages endpoint.
+type readRequest struct {
+	MessagingProduct string           `json:"messaging_product"`
+	Status           string           `json:"status"`
+	MessageID        string           `json:"message_id"`
+	TypingIndicator  *typingIndicator `json:"typing_indicator,omitempty"`
+}
+
+type typingIndicator struct {
+	Type string `json:"type"`
+}
+
+// MarkRead marks the inbound message messageID (its wamid) read, which
+// shows the customer two blue ticks on it and on every earlier message of
+// the chat. With typing, the customer also sees a typing indicator until
+// the business replies or for about 25 s: pass it only when a reply is
+// coming. Marking read can fail once the customer's 24-hour window has
+// closed (131047). Every failure is an *Error classified as Send's are; a
+// read receipt is idempotent, so one in doubt can simply be sent again.
+func (c *Client) MarkRead(ctx context.Context, messageID string, typing bool) error {
+	if messageID == "" {
+		return &Error{Class: Permanent, Reason: "request", Err: errors.New("marking read: no message id")}
+	}
+	r := readRequest{MessagingProduct: "whatsapp", Status: "read", MessageID: messageID}
+	if typing {
+		r.TypingIndicator = &typingIndicator{Type: "text"}
+	}
+	body, err := json.Marshal(r)
+	if err != nil {
+		return &Error{Class: Permanent, Reason: "encoding", Err: fmt.Errorf("encoding the read receipt: %w", err)}
+	}
+	status, data, e := c.post(ctx, body)
+	if e != nil {
+		return e
+	}
+	var answer struct {
+		Success bool `json:"success"`
+	}
+	if err := json.Unmarshal(data, &answer); err != nil || !answer.Success {
+		return &Error{HTTPStatus: status, Class: Retry, Reason: "bad_answer", InDoubt: true,
+			Err: fmt.Errorf("answer without success: %.200q", data)}
+	}
+	return nil
+}
+
+// post makes one POST of body to the messages endpoint and returns the
+// status and body of a 2xx answer, or the classified failure.
+func (c *Client) post(ctx context.Context, body []byte) (int, []byte, *Error) {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, bytes.NewReader(body))
 	if err != nil {
-		return nil, &Error{Class: Permanent, Reason: "request", Err: err}
+		return 0, nil, &Error{Class: Permanent, Reason: "request", Err: err}
 	}
 	req.Header.Set("Authorization", "Bearer "+c.opts.Token)
 	req.Header.Set("Content-Type", "application/json")
 
 	resp, err := c.opts.HTTPClient.Do(req)
 	if err != nil {
-		return nil, transportError(err)
+		return 0, nil, transportError(err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
 		// The status line came back, so Meta decided; a 2xx whose body
-		// was lost is in doubt (the wamid is unknown).
+		// was lost is in doubt (for a send, the wamid is unknown).
 		e := transportError(err)
 		e.HTTPStatus = resp.StatusCode
 		e.InDoubt = resp.StatusCode < 300
-		return nil, e
+		return 0, nil, e
 	}
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		var r SendResult
-		if err := json.Unmarshal(data, &r); err != nil || r.WAMID() == "" {
-			return nil, &Error{HTTPStatus: resp.StatusCode, Class: Retry, Reason: "bad_answer", InDoubt: true,
-				Err: fmt.Errorf("answer without a message id: %.200q", data)}
-		}
-		return &r, nil
+	if resp.StatusCode < 200 || resp.StatusCode >= 300 {
+		return 0, nil, apiError(resp.StatusCode, data)
 	}
-	return nil, apiError(resp.StatusCode, data)
+	return resp.StatusCode, data, nil
 }
 
 // apiError decodes Meta's {"error":{...}} body.

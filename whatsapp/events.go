@@ -86,8 +86,53 @@ type Inbound struct {
 	ButtonPayload string
 	ButtonText    string
 	// ContextID is the wamid of the message this one answers (a tap on a
-	// template's button carries the template's wamid).
+	// template's button carries the template's wamid, a quoted reply the
+	// quoted message's).
 	ContextID string
+
+	// Media is set for image, audio, video, document and sticker messages:
+	// a reference only (Meta's media id stays valid for about 7 days), so
+	// the message record never depends on a download.
+	Media *Media
+	// Reaction is set for a reaction: the emoji and the message it is on.
+	// An empty emoji removes an earlier reaction.
+	Reaction *Reaction
+	// Location is set for a location message.
+	Location *Location
+	// Contacts holds the formatted names of shared contact cards, one per
+	// card in order (empty for a card without one); the cards' phones and
+	// the rest are in Raw.
+	Contacts []string
+	// Raw is the message object exactly as Meta sent it, so that a type
+	// deflectd does not render is still stored and nothing inbound is
+	// dropped.
+	Raw []byte
+}
+
+// Media is a reference to an attachment at Meta.
+type Media struct {
+	ID       string
+	MimeType string
+	SHA256   string
+	Caption  string
+	// Filename is set for documents.
+	Filename string
+	// Voice is set for an audio message recorded as a voice note.
+	Voice bool
+	// Animated is set for an animated sticker.
+	Animated bool
+}
+
+// Reaction is a customer's emoji on one message.
+type Reaction struct {
+	MessageID string
+	Emoji     string
+}
+
+// Location is a shared place.
+type Location struct {
+	Latitude, Longitude float64
+	Name, Address       string
 }
 
 // Inbound message types deflectd reads.
@@ -95,6 +140,15 @@ const (
 	InboundText        = "text"
 	InboundButton      = "button"
 	InboundInteractive = "interactive"
+	InboundImage       = "image"
+	InboundAudio       = "audio"
+	InboundVideo       = "video"
+	InboundDocument    = "document"
+	InboundSticker     = "sticker"
+	InboundReaction    = "reaction"
+	InboundLocation    = "location"
+	InboundContacts    = "contacts"
+	InboundUnsupported = "unsupported"
 )
 
 // Conversion is a deflection or recovery message that the customer answered

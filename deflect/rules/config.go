@@ -339,6 +339,7 @@ func (v *validator) compile(f *file) *Rules {
 		v.rules.templates = append(v.rules.templates, t)
 	}
 	slices.Sort(v.rules.templates)
+	v.rules.intervals = v.intervals
 	if len(v.errs) > 0 {
 		return nil
 	}

@@ -112,6 +112,7 @@ type Rules struct {
 	root      *route
 	routes    []string // paths, in tree order
 	templates []string // sorted, unique
+	intervals map[string]*namedInterval
 }
 
 // route is one compiled node of the tree.

@@ -131,7 +131,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			return nil, err
 		}
 	}
-	for _, k := range []string{KindOffer, KindPerform, KindRecover, KindAgent} {
+	for _, k := range Kinds() {
 		for _, r := range []string{"queued", "duplicate", "opted_out", "budget_exhausted", "invalid"} {
 			m.enqueued.WithLabelValues(k, r)
 		}
@@ -149,7 +149,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.breakerTrips.WithLabelValues(r)
 	}
 	for _, s := range []string{whatsapp.StatusSent, whatsapp.StatusDelivered, whatsapp.StatusRead, whatsapp.StatusFailed} {
-		for _, k := range []string{KindOffer, KindPerform, KindRecover, KindAgent} {
+		for _, k := range Kinds() {
 			for _, r := range []string{"applied", "resolved", "duplicate"} {
 				m.statuses.WithLabelValues(s, k, r)
 			}

@@ -92,6 +92,14 @@ type Options struct {
 	// as a conversion. Default 24 h.
 	ConversionWindow time.Duration
 
+	// Results, when set, is told the settled outcome of every attempt
+	// recorded as sent or failed, with the wamid or Meta's code, in the
+	// worker that made it, after the record is written. It must be short
+	// and must not block for long. A call missed because the process died
+	// is made up by the message's status webhooks and by Get; the inbox
+	// uses it to show an agent's reply as sent, or failed, at once.
+	Results func(ctx context.Context, r Result)
+
 	// Observe, when set, is told each step a job takes: the recorded state
 	// after an attempt (sent, retry, indoubt, failed), "postponed" when a
 	// job waits for a breaker or an outcome, and "done" when an entry of a
@@ -204,20 +212,51 @@ type Job struct {
 	Meta map[string]string
 }
 
-// Message kinds, the bounded values of the "kind" label.
+// Message kinds, the bounded values of the "kind" label. Offer, perform
+// and recover are deflection messages: a customer's answer to one converts
+// it and carries the call's context into the inbox. Agent is a reply an
+// agent wrote in the inbox; survey is the post-chat CSAT template.
 const (
 	KindOffer   = "offer"
 	KindPerform = "perform"
 	KindRecover = "recover"
 	KindAgent   = "agent"
+	KindSurvey  = "survey"
 )
+
+// Kinds returns every message kind, in label order.
+func Kinds() []string {
+	return []string{KindOffer, KindPerform, KindRecover, KindAgent, KindSurvey}
+}
 
 func knownKind(k string) bool {
 	switch k {
-	case KindOffer, KindPerform, KindRecover, KindAgent:
+	case KindOffer, KindPerform, KindRecover, KindAgent, KindSurvey:
 		return true
 	}
 	return false
+}
+
+// IsDeflection reports whether kind is a message the bridge sent for a
+// call (offer, perform or recover), as opposed to an inbox message.
+func IsDeflection(kind string) bool {
+	switch kind {
+	case KindOffer, KindPerform, KindRecover:
+		return true
+	}
+	return false
+}
+
+// Result is the settled outcome of one send attempt (Options.Results).
+type Result struct {
+	Key, Kind string
+	// State is "sent" (Meta accepted the message: WAMID is its id) or
+	// "failed" (Meta refused it for good: Code and Reason say why).
+	State  string
+	WAMID  string
+	Code   int
+	Reason string
+	At     time.Time
 }
 
 // Enqueued says what Enqueue did.
@@ -265,8 +304,15 @@ func (o *Outbox) Enqueue(ctx context.Context, j Job) (Enqueued, error) {
 		template = m.Template.Name
 	}
 	now := o.opts.Now()
+	// The tier counts recipients of business-initiated conversations. An
+	// agent's free-form reply can only go inside the customer-service
+	// window the customer opened, so it spends none of it.
+	tierLimit := o.opts.TierLimit
+	if j.Kind == KindAgent && m.Type == whatsapp.TypeText {
+		tierLimit = 0
+	}
 	res, err := enqueueScript.Run(ctx, o.rdb, nil,
-		o.p, j.Key, ms(now), m.To, o.tierKey(), o.opts.TierLimit, (24 * time.Hour).Milliseconds(), o.opts.RecordTTL.Milliseconds(),
+		o.p, j.Key, ms(now), m.To, o.tierKey(), tierLimit, (24 * time.Hour).Milliseconds(), o.opts.RecordTTL.Milliseconds(),
 		"key", j.Key, "kind", j.Kind, "to", m.To, "template", template, "msg", body, "meta", meta,
 		"state", "queued", "attempts", 0, "created_ms", ms(now)).Text()
 	if err != nil {
@@ -545,6 +591,10 @@ func (o *Outbox) record(ctx context.Context, key, entry, attempt, to, kind strin
 	}
 	if res == "ok" {
 		o.observe(key, oc.state)
+		if o.opts.Results != nil && (oc.state == "sent" || oc.state == "failed") {
+			o.opts.Results(context.WithoutCancel(ctx), Result{Key: key, Kind: kind, State: oc.state,
+				WAMID: oc.wamid, Code: oc.code, Reason: oc.reason, At: now})
+		}
 	}
 	result, reason := oc.state, oc.reason
 	if oc.state == "sent" {

@@ -21,7 +21,13 @@ type Record struct {
 	WAMID    string
 	// Status is the furthest status Meta reported: sent, delivered, read
 	// or failed.
-	Status       string
+	Status string
+	// StatusAt is when Meta saw Status; StatusErrorCode and StatusError
+	// are the code and title of a failed status.
+	StatusAt        time.Time
+	StatusErrorCode int
+	StatusError     string
+	// ErrorCode and ErrorReason are those of the last refused attempt.
 	ErrorCode    int
 	ErrorReason  string
 	Created      time.Time
@@ -60,6 +66,7 @@ func (o *Outbox) Get(ctx context.Context, key string) (*Record, error) {
 		ErrorCode: int(num("error_code")), ErrorReason: f["error_reason"],
 		Created: at("created_ms"), Sent: at("sent_ms"), Converted: at("converted_ms"),
 		ConvertedVia: f["converted_via"], ResolvedBy: f["resolved_by"],
+		StatusAt: at("status_ms"), StatusErrorCode: int(num("status_error_code")), StatusError: f["status_error"],
 	}
 	if f["meta"] != "" && f["meta"] != "null" {
 		_ = json.Unmarshal([]byte(f["meta"]), &r.Meta)
@@ -74,6 +81,51 @@ func (o *Outbox) KeyForWAMID(ctx context.Context, wamid string) (string, error) 
 		return "", ErrNotFound
 	}
 	return key, err
+}
+
+// Origin returns the deflection message (offer, perform or recover) a
+// customer's message answers: the job a tap's payload names, else the job
+// whose wamid the message quotes, else the last deflection message sent to
+// the sender's number. It returns ErrNotFound when there is none; the
+// caller decides whether the record is recent enough to matter.
+func (o *Outbox) Origin(ctx context.Context, in whatsapp.Inbound) (*Record, error) {
+	var keys []string
+	if key, ok := whatsapp.ParsePayload(in.ButtonPayload); ok {
+		keys = append(keys, key)
+	}
+	if in.ContextID != "" {
+		key, err := o.KeyForWAMID(ctx, in.ContextID)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			o.metrics.redisErrors.Inc()
+			return nil, fmt.Errorf("outbox: origin of %s: %w", in.ID, err)
+		}
+		if key != "" {
+			keys = append(keys, key)
+		}
+	}
+	if n := whatsapp.NormalizeNumber(in.From); n != "" {
+		key, err := o.rdb.Get(ctx, o.p+"lastdfl:"+n).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			o.metrics.redisErrors.Inc()
+			return nil, fmt.Errorf("outbox: origin of %s: %w", in.ID, err)
+		}
+		if key != "" {
+			keys = append(keys, key)
+		}
+	}
+	for _, key := range keys {
+		r, err := o.Get(ctx, key)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if IsDeflection(r.Kind) && r.State == "sent" {
+			return r, nil
+		}
+	}
+	return nil, ErrNotFound
 }
 
 // ApplyStatus applies a status webhook. The job is found by the

@@ -84,6 +84,10 @@ if outcome == 'sent' then
   local wamid = redis.call('HGET', job, 'wamid')
   redis.call('SET', p .. 'wamid:' .. wamid, key, 'PX', ARGV[8])
   redis.call('SET', p .. 'last:' .. ARGV[9], key, 'PX', ARGV[8])
+  local kind = redis.call('HGET', job, 'kind')
+  if kind == 'offer' or kind == 'perform' or kind == 'recover' then
+    redis.call('SET', p .. 'lastdfl:' .. ARGV[9], key, 'PX', ARGV[8])
+  end
   redis.call('ZREM', p .. 'delayed', key)
 elseif outcome == 'retry' or outcome == 'indoubt' then
   redis.call('ZADD', p .. 'delayed', ARGV[7], key)
@@ -163,6 +167,9 @@ if redis.call('HGET', job, 'state') ~= 'sent' then
   redis.call('HSET', job, 'state', 'sent', 'wamid', ARGV[3], 'sent_ms', ARGV[6], 'resolved_by', 'webhook', 'updated_ms', ARGV[8])
   redis.call('SET', p .. 'wamid:' .. ARGV[3], key, 'PX', ARGV[7])
   redis.call('SET', p .. 'last:' .. to, key, 'PX', ARGV[7])
+  if kind == 'offer' or kind == 'perform' or kind == 'recover' then
+    redis.call('SET', p .. 'lastdfl:' .. to, key, 'PX', ARGV[7])
+  end
   redis.call('ZREM', p .. 'delayed', key)
   resolved = true
 end
@@ -178,19 +185,23 @@ end
 return {'applied', kind}
 `)
 
-// convertScript marks a sent job converted by a customer's reply or tap,
-// once, within the window. The job is found by key (a tap's payload), by
-// the wamid the reply answers, or as the last message sent to the sender.
+// convertScript marks a sent deflection message (offer, perform or
+// recover) converted by a customer's reply or tap, once, within the window.
+// The job is found by key (a tap's payload), by the wamid the reply
+// answers, or as the last deflection message sent to the sender. Inbox
+// messages (agent replies, surveys) are never conversions: the customer is
+// already talking to the business.
 // ARGV: prefix, key, wamid, from, now, window, via.
 // Returns nil or {key, kind, template, sent_ms}.
 var convertScript = redis.NewScript(`
 local p, key, from, now = ARGV[1], ARGV[2], ARGV[4], tonumber(ARGV[5])
 if key == '' and ARGV[3] ~= '' then key = redis.call('GET', p .. 'wamid:' .. ARGV[3]) end
-if not key or key == '' then key = redis.call('GET', p .. 'last:' .. from) end
+if not key or key == '' then key = redis.call('GET', p .. 'lastdfl:' .. from) end
 if not key then return nil end
 local job = p .. 'job:' .. key
 local f = redis.call('HMGET', job, 'state', 'to', 'sent_ms', 'kind', 'template')
 if f[1] ~= 'sent' then return nil end
+if f[4] ~= 'offer' and f[4] ~= 'perform' and f[4] ~= 'recover' then return nil end
 if from ~= '' and f[2] ~= from then return nil end
 local sent = tonumber(f[3] or '0')
 if now - sent > tonumber(ARGV[6]) then return nil end

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -15,11 +16,16 @@ import (
 
 // Keys of the dedupe state, under the prefix:
 //
-//	wa:webhooks:status:<wamid>:<status>  an applied status (StatusTTL)
-//	wa:webhooks:in:<wamid>               hash of the completed steps of an inbound message (InboundTTL)
-//	wa:webhooks:lease:<wamid>            the instance handling that message now (ClaimAfter)
+//	wa:webhooks:status:<wamid>:<status>        an applied status, handed to every status subscriber (StatusTTL)
+//	wa:webhooks:statussteps:<wamid>:<status>   hash of the completed steps of a status whose subscribers failed (StatusTTL)
+//	wa:webhooks:in:<wamid>                     hash of the completed steps of an inbound message (InboundTTL)
+//	wa:webhooks:lease:<wamid>                  the instance handling that message now (ClaimAfter)
 func (p *Processor) statusKey(s whatsapp.Status) string {
 	return p.opts.Prefix + "wa:webhooks:status:" + s.WAMID + ":" + s.Status
+}
+
+func (p *Processor) statusStepsKey(s whatsapp.Status) string {
+	return p.opts.Prefix + "wa:webhooks:statussteps:" + s.WAMID + ":" + s.Status
 }
 
 func (p *Processor) inboundKey(id string) string { return p.opts.Prefix + "wa:webhooks:in:" + id }
@@ -27,19 +33,25 @@ func (p *Processor) leaseKey(id string) string   { return p.opts.Prefix + "wa:we
 
 // Steps of an inbound message, recorded as fields of its hash as each one
 // succeeds, so that a retry after a partial failure repeats only what
-// failed.
+// failed. A status's steps are stepApplied (the store applied it) and its
+// subscribers'.
 const (
 	stepOptOut  = "optout"
 	stepConvert = "convert"
 	stepDone    = "done"
+	stepApplied = "applied"
 )
 
 func stepSubscriber(i int) string { return "sub:" + strconv.Itoa(i) }
 
-// applyStatus passes s to the StatusStore unless the same (wamid, status)
-// was already applied. Only applied pairs are remembered: a status the
-// store could not apply yet (its send not recorded yet, say) gets another
-// chance when Meta repeats it.
+// applyStatus passes s to the StatusStore and then to every status
+// subscriber, unless the same (wamid, status) was already applied and
+// handed on. Only applied pairs are remembered: a status the store could
+// not apply yet (its send not recorded yet, say) gets another chance when
+// Meta repeats it. When a subscriber fails, the steps that succeeded are
+// recorded, so that the retry of the entry neither counts the status again
+// nor loses that the store applied it, and calls only the subscribers that
+// failed.
 func (p *Processor) applyStatus(ctx context.Context, s whatsapp.Status) error {
 	label := statusLabel(s.Status)
 	if whatsapp.StatusRank(s.Status) == 0 {
@@ -51,25 +63,75 @@ func (p *Processor) applyStatus(ctx context.Context, s whatsapp.Status) error {
 		return nil
 	}
 	remember := p.opts.StatusTTL > 0
+	var done map[string]string
 	if remember {
-		n, err := p.c.Exists(ctx, p.statusKey(s)).Result()
-		if err != nil {
+		pipe := p.c.Pipeline()
+		exists := pipe.Exists(ctx, p.statusKey(s))
+		steps := pipe.HGetAll(ctx, p.statusStepsKey(s))
+		if _, err := pipe.Exec(ctx); err != nil {
 			return err
 		}
-		if n > 0 {
+		if exists.Val() > 0 {
 			p.statusUpdates.WithLabelValues(label, "duplicate").Inc()
 			return nil
 		}
+		done = steps.Val()
 	}
-	applied, err := p.opts.Statuses.ApplyStatus(ctx, s)
-	if err != nil {
-		return err
+	applied := done[stepApplied] != ""
+	if !applied {
+		a, err := p.opts.Statuses.ApplyStatus(ctx, s)
+		if err != nil {
+			return err
+		}
+		p.statusUpdates.WithLabelValues(label, strconv.FormatBool(a)).Inc()
+		applied = a
 	}
-	p.statusUpdates.WithLabelValues(label, strconv.FormatBool(applied)).Inc()
-	if applied && remember {
-		// A lost mark costs only one redundant store call later, so its
-		// error is not worth failing the entry over.
-		p.c.Set(context.WithoutCancel(ctx), p.statusKey(s), "1", p.opts.StatusTTL)
+	var failed []error
+	var succeeded []string
+	for i, sub := range p.opts.StatusSubscribers {
+		if done[stepSubscriber(i)] != "" {
+			continue
+		}
+		if err := sub(ctx, s); err != nil {
+			failed = append(failed, fmt.Errorf("%s: %w", stepSubscriber(i), err))
+			continue
+		}
+		succeeded = append(succeeded, stepSubscriber(i))
+	}
+	if !remember {
+		return errors.Join(failed...)
+	}
+	// Marks are written without the caller's context: the work is done.
+	// A lost mark costs only a repeated, idempotent call later, so its
+	// error is not worth failing the entry over.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if len(failed) > 0 {
+		if applied && done[stepApplied] == "" {
+			succeeded = append(succeeded, stepApplied)
+		}
+		if len(succeeded) > 0 {
+			pipe := p.c.TxPipeline()
+			for _, step := range succeeded {
+				pipe.HSet(ctx, p.statusStepsKey(s), step, "1")
+			}
+			pipe.Expire(ctx, p.statusStepsKey(s), p.opts.StatusTTL)
+			pipe.Exec(ctx)
+		}
+		return errors.Join(failed...)
+	}
+	switch {
+	case applied && len(done) == 0:
+		p.c.Set(ctx, p.statusKey(s), "1", p.opts.StatusTTL)
+	case applied:
+		pipe := p.c.TxPipeline()
+		pipe.Set(ctx, p.statusKey(s), "1", p.opts.StatusTTL)
+		pipe.Del(ctx, p.statusStepsKey(s))
+		pipe.Exec(ctx)
+	case len(done) > 0:
+		// Handed on but not applied, so nothing is remembered: the
+		// steps of the earlier attempt are not needed any more.
+		p.c.Del(ctx, p.statusStepsKey(s))
 	}
 	return nil
 }
@@ -192,9 +254,18 @@ func statusLabel(s string) string {
 	return "other"
 }
 
+// inboundTypes are the bounded values of the inbound metric's type label,
+// beside "other": every type Meta documents.
+func inboundTypes() []string {
+	return []string{
+		whatsapp.InboundText, whatsapp.InboundButton, whatsapp.InboundInteractive,
+		whatsapp.InboundImage, whatsapp.InboundAudio, whatsapp.InboundVideo, whatsapp.InboundDocument, whatsapp.InboundSticker,
+		whatsapp.InboundReaction, whatsapp.InboundLocation, whatsapp.InboundContacts, whatsapp.InboundUnsupported,
+	}
+}
+
 func inboundLabel(t string) string {
-	switch t {
-	case whatsapp.InboundText, whatsapp.InboundButton, whatsapp.InboundInteractive:
+	if slices.Contains(inboundTypes(), t) {
 		return t
 	}
 	return "other"

@@ -1,8 +1,11 @@
 // Package webhook receives Meta's WhatsApp webhooks: it checks that a
 // request really comes from Meta, parses the notification into the types of
 // package whatsapp (Status, Inbound), and hands them to the rest of deflectd
-// (the outbox's status records, the opt-out list, the conversion funnel and,
-// later, the inbox).
+// (the outbox's status records, the opt-out list, the conversion funnel and
+// the subscribers, such as the inbox). Every inbound message type Meta
+// sends is parsed (text, button, interactive, media, reaction, location,
+// contacts, unsupported, and types Meta adds later), and each keeps its
+// raw JSON, so nothing a customer sends is dropped.
 //
 // Receiving is split in two, because Meta retries a webhook that is not
 // answered quickly with a 2xx, and a retry storm is worse than a short
@@ -25,8 +28,9 @@
 // an inbound message is surfaced once per message id (the completed steps
 // of each message are recorded in Redis, so a retry after a partial failure
 // repeats only the steps that failed), while statuses are passed on every
-// time, because the StatusStore makes them monotonic, except exact
-// (wamid, status) repeats of a status that was already applied.
+// time, to the StatusStore and then to the status subscribers, because the
+// store makes them monotonic, except exact (wamid, status) repeats of a
+// status that was already applied and handed on.
 //
 // The stores the Processor feeds are interfaces declared here (StatusStore,
 // OptOutStore, ConversionStore) so that this package does not depend on

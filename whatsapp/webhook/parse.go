@@ -58,8 +58,10 @@ type messagesValue struct {
 		PhoneNumberID      string `json:"phone_number_id"`
 	} `json:"metadata"`
 	Contacts []contact `json:"contacts"`
-	Messages []message `json:"messages"`
-	Statuses []status  `json:"statuses"`
+	// Messages stay raw until each is decoded, so that Inbound.Raw is the
+	// message exactly as Meta sent it.
+	Messages []json.RawMessage `json:"messages"`
+	Statuses []status          `json:"statuses"`
 }
 
 type contact struct {
@@ -95,6 +97,41 @@ type message struct {
 		From string `json:"from"`
 		ID   string `json:"id"`
 	} `json:"context"`
+
+	// The media types carry an object named like the type.
+	Image    *media `json:"image"`
+	Audio    *media `json:"audio"`
+	Video    *media `json:"video"`
+	Document *media `json:"document"`
+	Sticker  *media `json:"sticker"`
+
+	Reaction *struct {
+		MessageID string `json:"message_id"`
+		Emoji     string `json:"emoji"`
+	} `json:"reaction"`
+	Location *struct {
+		Latitude  coordinate `json:"latitude"`
+		Longitude coordinate `json:"longitude"`
+		Name      string     `json:"name"`
+		Address   string     `json:"address"`
+	} `json:"location"`
+	Contacts *[]struct {
+		Name struct {
+			FormattedName string `json:"formatted_name"`
+		} `json:"name"`
+	} `json:"contacts"`
+}
+
+// media is the object of an image, audio, video, document or sticker
+// message: a reference to the file at Meta, not the file.
+type media struct {
+	ID       string `json:"id"`
+	MimeType string `json:"mime_type"`
+	SHA256   string `json:"sha256"`
+	Caption  string `json:"caption"`
+	Filename string `json:"filename"`
+	Voice    bool   `json:"voice"`
+	Animated bool   `json:"animated"`
 }
 
 type reply struct {
@@ -142,6 +179,29 @@ func (t *timestamp) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// coordinate is a latitude or longitude. Meta sends JSON numbers; a
+// number in a string is accepted too, for the same reason as timestamp's.
+type coordinate float64
+
+func (c *coordinate) UnmarshalJSON(b []byte) error {
+	if bytes.Equal(b, []byte("null")) {
+		return nil
+	}
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		b = []byte(s)
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
+		return fmt.Errorf("coordinate %.40q: want a number", b)
+	}
+	*c = coordinate(f)
+	return nil
+}
+
 func (t timestamp) time() (time.Time, error) {
 	if t == "" {
 		return time.Time{}, errors.New("no timestamp")
@@ -155,10 +215,13 @@ func (t timestamp) time() (time.Time, error) {
 
 // Parse decodes a webhook body. It is strict about what deflectd relies on
 // (the object, entries, changes, ids, timestamps and the parts each
-// message type needs) and returns an error naming the first thing wrong,
-// and tolerant of what it does not read: unknown JSON fields (Meta adds
-// them without notice), message types it does not interpret, and change
-// fields other than "messages", which are counted in Other.
+// message type needs: a text's text, a media message's media id, the
+// message a reaction is on) and returns an error naming the first thing
+// wrong, and tolerant of what it does not read: unknown JSON fields (Meta
+// adds them without notice), message types it does not interpret
+// ("unsupported" and types Meta adds later, surfaced with their type and
+// Raw), and change fields other than "messages", which are counted in
+// Other.
 func Parse(body []byte) (*Notification, error) {
 	var env envelope
 	if err := json.Unmarshal(body, &env); err != nil {
@@ -215,11 +278,16 @@ func (n *Notification) addMessages(path string, raw json.RawMessage) error {
 		}
 		n.Statuses = append(n.Statuses, st)
 	}
-	for k, m := range v.Messages {
+	for k, raw := range v.Messages {
+		var m message
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return fmt.Errorf("%s.messages[%d]: %w", path, k, err)
+		}
 		in, err := m.inbound(phoneID, v.Contacts)
 		if err != nil {
 			return fmt.Errorf("%s.messages[%d]: %w", path, k, err)
 		}
+		in.Raw = raw
 		n.Messages = append(n.Messages, in)
 	}
 	return nil
@@ -315,8 +383,67 @@ func (m *message) inbound(phoneID string, contacts []contact) (whatsapp.Inbound,
 			}
 			in.ButtonPayload, in.ButtonText = r.ID, r.Title
 		}
+	case whatsapp.InboundImage, whatsapp.InboundAudio, whatsapp.InboundVideo, whatsapp.InboundDocument, whatsapp.InboundSticker:
+		md := m.media()
+		if md == nil {
+			return whatsapp.Inbound{}, fmt.Errorf("type %s without %s", m.Type, m.Type)
+		}
+		// The id is all a later download needs; without it the attachment
+		// could never be fetched.
+		if md.ID == "" {
+			return whatsapp.Inbound{}, fmt.Errorf("%s without id", m.Type)
+		}
+		in.Media = &whatsapp.Media{ID: md.ID, MimeType: md.MimeType, SHA256: md.SHA256, Caption: md.Caption,
+			Filename: md.Filename, Voice: md.Voice, Animated: md.Animated}
+	case whatsapp.InboundReaction:
+		if m.Reaction == nil {
+			return whatsapp.Inbound{}, errors.New("type reaction without reaction")
+		}
+		// The emoji may be empty (the reaction was removed); the message
+		// it is on may not.
+		if m.Reaction.MessageID == "" {
+			return whatsapp.Inbound{}, errors.New("reaction without message_id")
+		}
+		in.Reaction = &whatsapp.Reaction{MessageID: m.Reaction.MessageID, Emoji: m.Reaction.Emoji}
+	case whatsapp.InboundLocation:
+		l := m.Location
+		if l == nil {
+			return whatsapp.Inbound{}, errors.New("type location without location")
+		}
+		in.Location = &whatsapp.Location{Latitude: float64(l.Latitude), Longitude: float64(l.Longitude), Name: l.Name, Address: l.Address}
+	case whatsapp.InboundContacts:
+		if m.Contacts == nil {
+			return whatsapp.Inbound{}, errors.New("type contacts without contacts")
+		}
+		// One name per card, empty when a card has none, so the count is
+		// right; the rest of each card is in Raw.
+		in.Contacts = make([]string, 0, len(*m.Contacts))
+		for _, c := range *m.Contacts {
+			in.Contacts = append(in.Contacts, c.Name.FormattedName)
+		}
+	default:
+		// "unsupported" (Meta's code 131051: a type the Cloud API cannot
+		// pass on) and any type Meta adds later are surfaced with their
+		// type and Raw: refusing them would drop the whole notification.
 	}
 	return in, nil
+}
+
+// media returns the object named like the message's media type.
+func (m *message) media() *media {
+	switch m.Type {
+	case whatsapp.InboundImage:
+		return m.Image
+	case whatsapp.InboundAudio:
+		return m.Audio
+	case whatsapp.InboundVideo:
+		return m.Video
+	case whatsapp.InboundDocument:
+		return m.Document
+	case whatsapp.InboundSticker:
+		return m.Sticker
+	}
+	return nil
 }
 
 // findContact finds the sender among the notification's contacts, by

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -122,10 +123,155 @@ func TestParse(t *testing.T) {
 			}}},
 		},
 		{
-			name: "image is kept with its type",
-			body: messageBody("wamid.5", map[string]any{"type": "image", "image": map[string]any{"id": "media-1", "mime_type": "image/jpeg"}}),
+			name: "quoted reply",
+			body: messageBody("wamid.q", map[string]any{
+				"type":    "text",
+				"text":    map[string]any{"body": "¿y esto?"},
+				"context": map[string]any{"from": "15550783881", "id": "wamid.agent"},
+			}),
+			want: &Notification{Messages: []whatsapp.Inbound{{
+				ID: "wamid.q", From: testFrom, ProfileName: "Ana", PhoneNumberID: testPhoneID, Timestamp: testTime,
+				Type: "text", Text: "¿y esto?", ContextID: "wamid.agent",
+			}}},
+		},
+		{
+			name: "image with a caption, quoting a message",
+			body: messageBody("wamid.5", map[string]any{
+				"type":    "image",
+				"image":   map[string]any{"caption": "la factura", "mime_type": "image/jpeg", "sha256": "gUaTCqy9Yw1rDsGQ4BN0BPFRRZ/E9m9ZkvBh4uLGMy8=", "id": "1234567890123456", "url": "https://lookaside.fbsbx.com/x"},
+				"context": map[string]any{"from": "15550783881", "id": "wamid.agent"},
+			}),
 			want: &Notification{Messages: []whatsapp.Inbound{{
 				ID: "wamid.5", From: testFrom, ProfileName: "Ana", PhoneNumberID: testPhoneID, Timestamp: testTime, Type: "image",
+				ContextID: "wamid.agent",
+				Media:     &whatsapp.Media{ID: "1234567890123456", MimeType: "image/jpeg", SHA256: "gUaTCqy9Yw1rDsGQ4BN0BPFRRZ/E9m9ZkvBh4uLGMy8=", Caption: "la factura"},
+			}}},
+		},
+		{
+			name: "voice note",
+			body: messageBody("wamid.a", map[string]any{
+				"type":  "audio",
+				"audio": map[string]any{"mime_type": "audio/ogg; codecs=opus", "sha256": "s", "id": "2", "voice": true},
+			}),
+			want: &Notification{Messages: []whatsapp.Inbound{{
+				ID: "wamid.a", From: testFrom, ProfileName: "Ana", PhoneNumberID: testPhoneID, Timestamp: testTime, Type: "audio",
+				Media: &whatsapp.Media{ID: "2", MimeType: "audio/ogg; codecs=opus", SHA256: "s", Voice: true},
+			}}},
+		},
+		{
+			name: "video",
+			body: messageBody("wamid.v", map[string]any{
+				"type":  "video",
+				"video": map[string]any{"caption": "así hace el ruido", "mime_type": "video/mp4", "sha256": "s", "id": "3"},
+			}),
+			want: &Notification{Messages: []whatsapp.Inbound{{
+				ID: "wamid.v", From: testFrom, ProfileName: "Ana", PhoneNumberID: testPhoneID, Timestamp: testTime, Type: "video",
+				Media: &whatsapp.Media{ID: "3", MimeType: "video/mp4", SHA256: "s", Caption: "así hace el ruido"},
+			}}},
+		},
+		{
+			name: "document",
+			body: messageBody("wamid.d", map[string]any{
+				"type":     "document",
+				"document": map[string]any{"caption": "contrato", "filename": "contrato.pdf", "mime_type": "application/pdf", "sha256": "s", "id": "4"},
+			}),
+			want: &Notification{Messages: []whatsapp.Inbound{{
+				ID: "wamid.d", From: testFrom, ProfileName: "Ana", PhoneNumberID: testPhoneID, Timestamp: testTime, Type: "document",
+				Media: &whatsapp.Media{ID: "4", MimeType: "application/pdf", SHA256: "s", Caption: "contrato", Filename: "contrato.pdf"},
+			}}},
+		},
+		{
+			name: "animated sticker",
+			body: messageBody("wamid.st", map[string]any{
+				"type":    "sticker",
+				"sticker": map[string]any{"mime_type": "image/webp", "sha256": "s", "id": "5", "animated": true},
+			}),
+			want: &Notification{Messages: []whatsapp.Inbound{{
+				ID: "wamid.st", From: testFrom, ProfileName: "Ana", PhoneNumberID: testPhoneID, Timestamp: testTime, Type: "sticker",
+				Media: &whatsapp.Media{ID: "5", MimeType: "image/webp", SHA256: "s", Animated: true},
+			}}},
+		},
+		{
+			name: "reaction",
+			body: messageBody("wamid.re", map[string]any{
+				"type":     "reaction",
+				"reaction": map[string]any{"message_id": "wamid.agent", "emoji": "👍"},
+			}),
+			want: &Notification{Messages: []whatsapp.Inbound{{
+				ID: "wamid.re", From: testFrom, ProfileName: "Ana", PhoneNumberID: testPhoneID, Timestamp: testTime, Type: "reaction",
+				Reaction: &whatsapp.Reaction{MessageID: "wamid.agent", Emoji: "👍"},
+			}}},
+		},
+		{
+			name: "reaction removed",
+			body: messageBody("wamid.re2", map[string]any{
+				"type":     "reaction",
+				"reaction": map[string]any{"message_id": "wamid.agent"},
+			}),
+			want: &Notification{Messages: []whatsapp.Inbound{{
+				ID: "wamid.re2", From: testFrom, ProfileName: "Ana", PhoneNumberID: testPhoneID, Timestamp: testTime, Type: "reaction",
+				Reaction: &whatsapp.Reaction{MessageID: "wamid.agent"},
+			}}},
+		},
+		{
+			name: "location",
+			body: messageBody("wamid.l", map[string]any{
+				"type": "location",
+				"location": map[string]any{"latitude": -34.6037, "longitude": -58.3816,
+					"name": "Obelisco", "address": "Av. 9 de Julio s/n, CABA"},
+			}),
+			want: &Notification{Messages: []whatsapp.Inbound{{
+				ID: "wamid.l", From: testFrom, ProfileName: "Ana", PhoneNumberID: testPhoneID, Timestamp: testTime, Type: "location",
+				Location: &whatsapp.Location{Latitude: -34.6037, Longitude: -58.3816, Name: "Obelisco", Address: "Av. 9 de Julio s/n, CABA"},
+			}}},
+		},
+		{
+			name: "location with coordinates as strings and no name",
+			body: messageBody("wamid.l2", map[string]any{
+				"type":     "location",
+				"location": map[string]any{"latitude": "-34.5", "longitude": "0"},
+			}),
+			want: &Notification{Messages: []whatsapp.Inbound{{
+				ID: "wamid.l2", From: testFrom, ProfileName: "Ana", PhoneNumberID: testPhoneID, Timestamp: testTime, Type: "location",
+				Location: &whatsapp.Location{Latitude: -34.5},
+			}}},
+		},
+		{
+			name: "contacts",
+			body: messageBody("wamid.c", map[string]any{
+				"type": "contacts",
+				"contacts": []any{
+					map[string]any{"name": map[string]any{"formatted_name": "Juan Pérez", "first_name": "Juan"},
+						"phones": []any{map[string]any{"phone": "+54 9 11 5555-0000", "wa_id": "5491155550000", "type": "CELL"}}},
+					map[string]any{"phones": []any{map[string]any{"phone": "+54 11 4321-1234"}}},
+				},
+			}),
+			want: &Notification{Messages: []whatsapp.Inbound{{
+				ID: "wamid.c", From: testFrom, ProfileName: "Ana", PhoneNumberID: testPhoneID, Timestamp: testTime, Type: "contacts",
+				Contacts: []string{"Juan Pérez", ""},
+			}}},
+		},
+		{
+			name: "unsupported",
+			body: messageBody("wamid.u", map[string]any{
+				"type": "unsupported",
+				"errors": []any{map[string]any{"code": 131051, "title": "Message type unknown", "message": "Message type unknown",
+					"error_data": map[string]any{"details": "Message type is currently not supported."}}},
+			}),
+			want: &Notification{Messages: []whatsapp.Inbound{{
+				ID: "wamid.u", From: testFrom, ProfileName: "Ana", PhoneNumberID: testPhoneID, Timestamp: testTime, Type: "unsupported",
+			}}},
+		},
+		{
+			name: "a type Meta adds later",
+			body: messageBody("wamid.f", map[string]any{
+				"type":     "hologram",
+				"hologram": map[string]any{"id": "6"},
+				"context":  map[string]any{"id": "wamid.agent"},
+			}),
+			want: &Notification{Messages: []whatsapp.Inbound{{
+				ID: "wamid.f", From: testFrom, ProfileName: "Ana", PhoneNumberID: testPhoneID, Timestamp: testTime, Type: "hologram",
+				ContextID: "wamid.agent",
 			}}},
 		},
 		{
@@ -201,10 +347,49 @@ func TestParse(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Parse() error = %v, want nil", err)
 			}
+			// Raw is each message as sent: a part of the body that
+			// decodes to an object with the message's id. Its exact bytes
+			// are TestParseRaw's.
+			for i := range got.Messages {
+				m := &got.Messages[i]
+				var id struct{ ID string }
+				if err := json.Unmarshal(m.Raw, &id); err != nil || id.ID != m.ID || !bytes.Contains(tt.body, m.Raw) {
+					t.Errorf("Parse().Messages[%d].Raw = %s, want the message %s as it is in the body", i, m.Raw, m.ID)
+				}
+				m.Raw = nil
+			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("Parse() mismatch (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestParseRaw(t *testing.T) {
+	// Two messages as Meta encodes them (escaped non-ASCII and "/"), with
+	// whitespace Meta does not send: Raw keeps every byte of each.
+	first := `{"from":"5491155551234","id":"wamid.r1","timestamp":"1767225600","text":{"body":"Facturaci\u00f3n \/ 2"},"type":"text"}`
+	second := `{ "from" : "5491155551234", "id": "wamid.r2", "timestamp": "1767225600", "type": "sticker",
+		"sticker": {"mime_type": "image\/webp", "sha256": "a+b\/c=", "id": "77", "animated": false} }`
+	body := `{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"value":{"messaging_product":"whatsapp",` +
+		`"metadata":{"display_phone_number":"15550783881","phone_number_id":"` + testPhoneID + `"},` +
+		`"messages":[` + first + `,` + second + `]},"field":"messages"}]}]}`
+	n, err := Parse([]byte(body))
+	if err != nil {
+		t.Fatalf("Parse() error = %v", err)
+	}
+	var got []string
+	for _, m := range n.Messages {
+		got = append(got, string(m.Raw))
+	}
+	if diff := cmp.Diff([]string{first, second}, got); diff != "" {
+		t.Errorf("Parse() Raw mismatch (-want +got):\n%s", diff)
+	}
+	if got, want := n.Messages[0].Text, "Facturación / 2"; got != want {
+		t.Errorf("Parse() Text = %q, want %q", got, want)
+	}
+	if got, want := n.Messages[1].Media, (&whatsapp.Media{ID: "77", MimeType: "image/webp", SHA256: "a+b/c="}); !cmp.Equal(got, want) {
+		t.Errorf("Parse() Media = %+v, want %+v", got, want)
 	}
 }
 
@@ -243,6 +428,19 @@ func TestParseErrors(t *testing.T) {
 		{"text without text", string(msg(map[string]any{"id": "w", "from": "1", "timestamp": testTS, "type": "text"})), "type text without text"},
 		{"button without button", string(msg(map[string]any{"id": "w", "from": "1", "timestamp": testTS, "type": "button"})), "type button without button"},
 		{"interactive without interactive", string(msg(map[string]any{"id": "w", "from": "1", "timestamp": testTS, "type": "interactive"})), "type interactive without interactive"},
+		{"image without image", string(msg(map[string]any{"id": "w", "from": "1", "timestamp": testTS, "type": "image"})), "type image without image"},
+		{"image without id", string(msg(map[string]any{"id": "w", "from": "1", "timestamp": testTS, "type": "image", "image": map[string]any{"mime_type": "image/jpeg"}})), "image without id"},
+		{"audio in the wrong object", string(msg(map[string]any{"id": "w", "from": "1", "timestamp": testTS, "type": "audio", "voice": map[string]any{"id": "1"}})), "type audio without audio"},
+		{"video without id", string(msg(map[string]any{"id": "w", "from": "1", "timestamp": testTS, "type": "video", "video": map[string]any{}})), "video without id"},
+		{"document without document", string(msg(map[string]any{"id": "w", "from": "1", "timestamp": testTS, "type": "document", "image": map[string]any{"id": "1"}})), "type document without document"},
+		{"sticker without sticker", string(msg(map[string]any{"id": "w", "from": "1", "timestamp": testTS, "type": "sticker"})), "type sticker without sticker"},
+		{"media id not a string", string(msg(map[string]any{"id": "w", "from": "1", "timestamp": testTS, "type": "image", "image": map[string]any{"id": 5}})), "messages[0]"},
+		{"reaction without reaction", string(msg(map[string]any{"id": "w", "from": "1", "timestamp": testTS, "type": "reaction"})), "type reaction without reaction"},
+		{"reaction without message_id", string(msg(map[string]any{"id": "w", "from": "1", "timestamp": testTS, "type": "reaction", "reaction": map[string]any{"emoji": "👍"}})), "reaction without message_id"},
+		{"location without location", string(msg(map[string]any{"id": "w", "from": "1", "timestamp": testTS, "type": "location"})), "type location without location"},
+		{"latitude not a number", string(msg(map[string]any{"id": "w", "from": "1", "timestamp": testTS, "type": "location", "location": map[string]any{"latitude": "north"}})), "coordinate"},
+		{"contacts without contacts", string(msg(map[string]any{"id": "w", "from": "1", "timestamp": testTS, "type": "contacts"})), "type contacts without contacts"},
+		{"message not an object", string(envelopeOf(messagesChange(map[string]any{"messages": []any{"wamid.1"}}))), "messages[0]"},
 		{"button_reply without button_reply", string(msg(map[string]any{"id": "w", "from": "1", "timestamp": testTS, "type": "interactive", "interactive": map[string]any{"type": "button_reply"}})), "interactive button_reply without button_reply"},
 		{"status without id", string(st(map[string]any{"status": "sent", "timestamp": testTS})), "statuses[0]: no id"},
 		{"status without status", string(st(map[string]any{"id": "w", "timestamp": testTS})), "statuses[0]: no status"},
@@ -270,6 +468,19 @@ func FuzzParse(f *testing.F) {
 			"context": map[string]any{"from": "1", "id": "wamid.t"}}),
 		messageBody("wamid.5", map[string]any{"type": "interactive", "interactive": map[string]any{"type": "button_reply",
 			"button_reply": map[string]any{"id": "i", "title": "t"}}}),
+		messageBody("wamid.6", map[string]any{"type": "text", "text": map[string]any{"body": "y?"}, "context": map[string]any{"from": "1", "id": "wamid.a"}}),
+		messageBody("wamid.7", map[string]any{"type": "image", "image": map[string]any{"caption": "c", "mime_type": "image/jpeg", "sha256": "s", "id": "1"}}),
+		messageBody("wamid.8", map[string]any{"type": "audio", "audio": map[string]any{"mime_type": "audio/ogg", "sha256": "s", "id": "2", "voice": true}}),
+		messageBody("wamid.9", map[string]any{"type": "video", "video": map[string]any{"mime_type": "video/mp4", "id": "3"}}),
+		messageBody("wamid.10", map[string]any{"type": "document", "document": map[string]any{"filename": "f.pdf", "mime_type": "application/pdf", "id": "4"}}),
+		messageBody("wamid.11", map[string]any{"type": "sticker", "sticker": map[string]any{"mime_type": "image/webp", "id": "5", "animated": true}}),
+		messageBody("wamid.12", map[string]any{"type": "reaction", "reaction": map[string]any{"message_id": "wamid.a", "emoji": "👍"}}),
+		messageBody("wamid.13", map[string]any{"type": "reaction", "reaction": map[string]any{"message_id": "wamid.a", "emoji": ""}}),
+		messageBody("wamid.14", map[string]any{"type": "location", "location": map[string]any{"latitude": -34.6, "longitude": "-58.4", "name": "n", "address": "a"}}),
+		messageBody("wamid.15", map[string]any{"type": "contacts", "contacts": []any{map[string]any{"name": map[string]any{"formatted_name": "J"},
+			"phones": []any{map[string]any{"phone": "+1", "wa_id": "1"}}}}}),
+		messageBody("wamid.16", map[string]any{"type": "unsupported", "errors": []any{map[string]any{"code": 131051, "title": "Message type unknown"}}}),
+		messageBody("wamid.17", map[string]any{"type": "order", "order": map[string]any{"catalog_id": "1"}}),
 		envelopeOf(messagesChange(map[string]any{"statuses": []any{map[string]any{"id": "w", "status": "failed", "timestamp": testTS,
 			"errors": []any{map[string]any{"code": 131026, "title": "t", "error_data": map[string]any{"details": "d"}}}}}})),
 		envelopeOf(map[string]any{"field": "account_update", "value": map[string]any{}}),
@@ -296,6 +507,28 @@ func FuzzParse(f *testing.F) {
 		for _, m := range n.Messages {
 			if m.ID == "" || m.Type == "" || m.PhoneNumberID == "" || m.From == "" && m.UserID == "" {
 				t.Fatalf("Parse() accepted an incomplete message %+v", m)
+			}
+			// Nothing inbound is lost: Raw is the message from the body.
+			if !json.Valid(m.Raw) || !bytes.Contains(body, m.Raw) {
+				t.Fatalf("Parse() Raw = %q, want a JSON value from the body", m.Raw)
+			}
+			switch m.Type {
+			case whatsapp.InboundImage, whatsapp.InboundAudio, whatsapp.InboundVideo, whatsapp.InboundDocument, whatsapp.InboundSticker:
+				if m.Media == nil || m.Media.ID == "" {
+					t.Fatalf("Parse() accepted %s without a media id: %+v", m.Type, m)
+				}
+			case whatsapp.InboundReaction:
+				if m.Reaction == nil || m.Reaction.MessageID == "" {
+					t.Fatalf("Parse() accepted a reaction without its message: %+v", m)
+				}
+			case whatsapp.InboundLocation:
+				if m.Location == nil {
+					t.Fatalf("Parse() accepted a location without one: %+v", m)
+				}
+			case whatsapp.InboundContacts:
+				if m.Contacts == nil {
+					t.Fatalf("Parse() accepted contacts without cards: %+v", m)
+				}
 			}
 		}
 	})

@@ -69,8 +69,10 @@ type ProcessorOptions struct {
 	// the default.
 	InboundTTL time.Duration
 	// StatusTTL is how long an applied (wamid, status) pair is remembered
-	// so that exact repeats skip the StatusStore. Default 24 h; negative
-	// passes every repeat on.
+	// so that exact repeats skip the StatusStore and the status
+	// subscribers. Default 24 h; negative passes every repeat on (and a
+	// retry after a status subscriber failed calls the store and every
+	// status subscriber again).
 	StatusTTL time.Duration
 	// OptOutKeywords are matched against text messages with IsOptOut.
 	// Default DefaultOptOutKeywords(); an empty, non-nil slice disables
@@ -84,6 +86,20 @@ type ProcessorOptions struct {
 	// (the inbox shows them). A failing subscriber is retried after
 	// ClaimAfter without calling the others again.
 	Subscribers []func(ctx context.Context, in whatsapp.Inbound) error
+	// StatusSubscribers receive every status the StatusStore took without
+	// an error, whether it applied it or not, so that a view of its own
+	// (the inbox's delivery ticks) follows the same statuses as the
+	// store. A (wamid, status) pair is remembered (StatusTTL) only once
+	// the store and every status subscriber succeeded: a failing one
+	// leaves the webhook entry pending, and it is retried after
+	// ClaimAfter without calling the store or the subscribers that
+	// succeeded again.
+	//
+	// Status subscribers must be idempotent and order-independent, like
+	// the StatusStore: a status the store did not apply is passed on
+	// again each time Meta repeats it, a lost mark repeats a call, and
+	// Meta delivers statuses in any order.
+	StatusSubscribers []func(ctx context.Context, s whatsapp.Status) error
 
 	// Logger defaults to a no-op logger.
 	Logger *zap.Logger
@@ -135,6 +151,11 @@ func NewProcessor(opts ProcessorOptions) (*Processor, error) {
 	for i, s := range opts.Subscribers {
 		if s == nil {
 			return nil, fmt.Errorf("webhook: ProcessorOptions.Subscribers[%d] is nil", i)
+		}
+	}
+	for i, s := range opts.StatusSubscribers {
+		if s == nil {
+			return nil, fmt.Errorf("webhook: ProcessorOptions.StatusSubscribers[%d] is nil", i)
 		}
 	}
 	if opts.Group == "" {
@@ -218,7 +239,7 @@ func (p *Processor) registerMetrics(reg prometheus.Registerer) error {
 			p.statusUpdates.WithLabelValues(s, a)
 		}
 	}
-	for _, t := range []string{whatsapp.InboundText, whatsapp.InboundButton, whatsapp.InboundInteractive, "other"} {
+	for _, t := range append(inboundTypes(), "other") {
 		p.inbound.WithLabelValues(t)
 	}
 	for _, k := range []string{"offer", "perform", "recover", "other"} {

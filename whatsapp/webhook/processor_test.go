@@ -504,7 +504,7 @@ func TestProcessorMetricsInitialised(t *testing.T) {
 	}
 	for name, want := range map[string]int{
 		"deflectd_whatsapp_status_updates_total":            15,
-		"deflectd_whatsapp_inbound_total":                   4,
+		"deflectd_whatsapp_inbound_total":                   13,
 		"deflectd_whatsapp_conversions_total":               12,
 		"deflectd_whatsapp_optouts_total":                   1,
 		"deflectd_whatsapp_webhook_processing_errors_total": 2,
@@ -536,6 +536,9 @@ func TestNewProcessorValidates(t *testing.T) {
 		{"no opt-out store", func(o *ProcessorOptions) { o.OptOuts = nil }},
 		{"no conversion store", func(o *ProcessorOptions) { o.Conversions = nil }},
 		{"nil subscriber", func(o *ProcessorOptions) { o.Subscribers = append(o.Subscribers, nil) }},
+		{"nil status subscriber", func(o *ProcessorOptions) {
+			o.StatusSubscribers = []func(context.Context, whatsapp.Status) error{func(context.Context, whatsapp.Status) error { return nil }, nil}
+		}},
 	}
 	for _, tt := range tests {
 		opts := h.opts
@@ -543,6 +546,164 @@ func TestNewProcessorValidates(t *testing.T) {
 		tt.modify(&opts)
 		if _, err := NewProcessor(opts); err == nil {
 			t.Errorf("NewProcessor(%s) error = nil, want one", tt.name)
+		}
+	}
+}
+
+// statusSubscriber records the statuses it is given; it fails the first
+// failFirst calls.
+type statusSubscriber struct {
+	mu        sync.Mutex
+	got       []string // wamid/status
+	failFirst int
+	called    chan struct{}
+}
+
+func newStatusSubscriber(failFirst int) *statusSubscriber {
+	return &statusSubscriber{failFirst: failFirst, called: make(chan struct{}, 100)}
+}
+
+func (r *statusSubscriber) subscribe(_ context.Context, s whatsapp.Status) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	defer func() { r.called <- struct{}{} }()
+	r.got = append(r.got, s.WAMID+"/"+s.Status)
+	if r.failFirst > 0 {
+		r.failFirst--
+		return errors.New("inbox down")
+	}
+	return nil
+}
+
+func (r *statusSubscriber) calls() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.got...)
+}
+
+// wait waits for the n-th call.
+func (r *statusSubscriber) wait(t *testing.T, n int) {
+	t.Helper()
+	for i := range n {
+		select {
+		case <-r.called:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("status subscriber call %d did not come within 10 s", i+1)
+		}
+	}
+}
+
+func TestProcessorStatusSubscribers(t *testing.T) {
+	h := newHarness(t)
+	first, second := newStatusSubscriber(0), newStatusSubscriber(0)
+	h.opts.StatusSubscribers = []func(context.Context, whatsapp.Status) error{first.subscribe, second.subscribe}
+	// read is applied; the late sent is not, and is handed on all the
+	// same; the repeat of read is remembered and goes nowhere; an
+	// unknown status goes nowhere either.
+	h.append(statusBody("wamid.s", "read"), statusBody("wamid.s", "sent"), statusBody("wamid.s", "read"),
+		statusBody("wamid.s", "held_for_quality_assessment"), textBody("wamid.marker", "x"))
+	stop := h.start()
+	h.waitSurfaced("wamid.marker")
+	stop()
+
+	want := []string{"wamid.s/read", "wamid.s/sent"}
+	for i, r := range []*statusSubscriber{first, second} {
+		if diff := cmp.Diff(want, r.calls()); diff != "" {
+			t.Errorf("status subscriber %d calls mismatch (-want +got):\n%s", i, diff)
+		}
+	}
+	if got := len(h.statuses.calls); got != 2 {
+		t.Errorf("ApplyStatus called %d times, want 2", got)
+	}
+	if got := counter(t, h.reg, "deflectd_whatsapp_status_updates_total", "status", "read", "applied", "duplicate"); got != 1 {
+		t.Errorf("status_updates_total{read,duplicate} = %v, want 1", got)
+	}
+	if got := h.pending(); got != 0 {
+		t.Errorf("pending entries = %d, want 0", got)
+	}
+}
+
+func TestProcessorRetriesFailedStatusSubscribers(t *testing.T) {
+	tests := []struct {
+		name      string
+		statusTTL time.Duration
+		// Calls of the store and the first subscriber, which succeeds:
+		// a retry repeats them only without the dedupe state.
+		wantStore, wantFirst int
+		// Calls after a repeat of the status once it was handed on.
+		wantAfterRepeat int
+	}{
+		{"remembered", 0, 1, 1, 0},
+		{"not remembered", -1, 2, 2, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.opts.StatusTTL = tt.statusTTL
+			first, failing := newStatusSubscriber(0), newStatusSubscriber(1)
+			h.opts.StatusSubscribers = []func(context.Context, whatsapp.Status) error{first.subscribe, failing.subscribe}
+			h.append(statusBody("wamid.f", "delivered"))
+			stop := h.start()
+			// The first call fails; the entry is claimed again after
+			// ClaimAfter and the second succeeds.
+			failing.wait(t, 2)
+			if got := counter(t, h.reg, "deflectd_whatsapp_webhook_processing_errors_total", "reason", "sink"); got != 1 {
+				t.Errorf("processing_errors_total{sink} = %v, want 1", got)
+			}
+
+			// Meta repeats the status once it was handed on everywhere.
+			h.append(statusBody("wamid.f", "delivered"), textBody("wamid.marker", "x"))
+			h.waitSurfaced("wamid.marker")
+			stop()
+
+			if got, want := len(h.statuses.calls), tt.wantStore+tt.wantAfterRepeat; got != want {
+				t.Errorf("ApplyStatus called %d times, want %d", got, want)
+			}
+			if got, want := len(first.calls()), tt.wantFirst+tt.wantAfterRepeat; got != want {
+				t.Errorf("succeeding status subscriber called %d times, want %d", got, want)
+			}
+			if got, want := len(failing.calls()), 2+tt.wantAfterRepeat; got != want {
+				t.Errorf("failing status subscriber called %d times, want %d", got, want)
+			}
+			// The store applied it once, and that is counted once.
+			if got := counter(t, h.reg, "deflectd_whatsapp_status_updates_total", "status", "delivered", "applied", "true"); got != 1 {
+				t.Errorf("status_updates_total{delivered,true} = %v, want 1", got)
+			}
+			if got := h.pending(); got != 0 {
+				t.Errorf("pending entries = %d, want 0", got)
+			}
+			var leftover []string
+			iter := h.rdb.Scan(context.Background(), 0, h.s.Prefix+"wa:webhooks:statussteps:*", 100).Iterator()
+			for iter.Next(context.Background()) {
+				leftover = append(leftover, iter.Val())
+			}
+			if err := iter.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if len(leftover) != 0 {
+				t.Errorf("status steps left in Redis: %q", leftover)
+			}
+		})
+	}
+}
+
+func TestProcessorSurfacesEveryInboundType(t *testing.T) {
+	h := newHarness(t)
+	h.append(
+		messageBody("wamid.i", map[string]any{"type": "image", "image": map[string]any{"id": "1", "mime_type": "image/jpeg"}}),
+		messageBody("wamid.r", map[string]any{"type": "reaction", "reaction": map[string]any{"message_id": "wamid.x", "emoji": "👍"}}),
+		messageBody("wamid.u", map[string]any{"type": "unsupported", "errors": []any{map[string]any{"code": 131051}}}),
+		messageBody("wamid.o", map[string]any{"type": "order", "order": map[string]any{"catalog_id": "1"}}),
+	)
+	stop := h.start()
+	got := h.waitSurfaced("wamid.o")
+	stop()
+	if diff := cmp.Diff([]string{"wamid.i", "wamid.r", "wamid.u", "wamid.o"}, got); diff != "" {
+		t.Errorf("surfaced messages mismatch (-want +got):\n%s", diff)
+	}
+	for _, typ := range []string{"image", "reaction", "unsupported", "other"} {
+		if got := counter(t, h.reg, "deflectd_whatsapp_inbound_total", "type", typ); got != 1 {
+			t.Errorf("inbound_total{%s} = %v, want 1", typ, got)
 		}
 	}
 }

@@ -21,7 +21,8 @@ var versionRE = regexp.MustCompile(`^v[0-9]+\.[0-9]+$`)
 // window is the customer-service window a customer's message opens.
 const window = 24 * time.Hour
 
-// serveHTTP answers POST /{version}/{phone-number-id}/messages.
+// serveHTTP answers POST /{version}/{phone-number-id}/messages: messages
+// and read receipts.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
 	rec := &Request{Time: s.now(), Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body}
@@ -44,13 +45,13 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	f, delay := s.takeNext()
 	if !s.sleep(r.Context(), delay+f.Delay) {
 		rec.Outcome = OutcomeCanceled
-		s.record(rec)
+		s.record(rec, nil)
 		return
 	}
 	switch {
 	case f.Drop:
 		rec.Outcome = OutcomeDropped
-		s.drop(w, rec)
+		s.drop(w, rec, nil)
 		return
 	case f.isError():
 		s.fail(w, rec, f.failure())
@@ -61,18 +62,18 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case res.canceled:
 		rec.Outcome = OutcomeCanceled
-		s.record(rec)
+		s.record(rec, nil)
 	case res.drop:
 		rec.Outcome = OutcomeDropped
-		s.drop(w, rec)
+		s.drop(w, rec, nil)
 	case res.lose || f.Lose:
 		rec.Outcome = OutcomeLost
-		s.drop(w, rec)
+		s.drop(w, rec, res.read)
 	case res.fail != nil:
 		s.fail(w, rec, res.fail)
 	default:
 		rec.Outcome, rec.Status = OutcomeAccepted, http.StatusOK
-		s.record(rec)
+		s.record(rec, res.read)
 		w.Header().Set("Content-Type", "application/json; charset=UTF-8")
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(res.answer) // a client that went away has nothing to read it
@@ -81,11 +82,12 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 
 // result is what process decided.
 type result struct {
-	answer   []byte   // the success answer
-	fail     *failure // or the error to answer
-	drop     bool     // close the connection; nothing was processed
-	lose     bool     // close the connection instead of answering
-	canceled bool     // the client went away during a delay
+	answer   []byte       // the success answer
+	read     *ReadReceipt // an accepted read receipt, recorded with its request
+	fail     *failure     // or the error to answer
+	drop     bool         // close the connection; nothing was processed
+	lose     bool         // close the connection instead of answering
+	canceled bool         // the client went away during a delay
 }
 
 // process checks the request and, if it is a valid message within the
@@ -105,9 +107,12 @@ func (s *Server) process(r *http.Request, phoneID string, body []byte, rec *Requ
 		// Graph reads anything else as form parameters and finds none.
 		return result{fail: paramError("The parameter messaging_product is required.")}
 	}
-	b, fl := parseBody(body)
+	b, read, fl := parseRequest(body)
 	if fl != nil {
 		return result{fail: fl}
+	}
+	if read != nil {
+		return s.processRead(phoneID, read, next)
 	}
 	to := digits(b.To)
 	if to == ph.DisplayPhoneNumber {
@@ -151,7 +156,7 @@ func (s *Server) process(r *http.Request, phoneID string, body []byte, rec *Requ
 	key := phoneID + "/" + to
 	if b.Type == "text" {
 		if last, ok := s.lastInbound[key]; !ok || now.Sub(last) >= window {
-			if !s.opts.WindowErrorsInWebhook {
+			if s.opts.WindowErrorsInAnswer {
 				return result{fail: metaError(131047, "")}
 			}
 			asyncCode = 131047
@@ -211,6 +216,34 @@ func (s *Server) process(r *http.Request, phoneID string, body []byte, rec *Requ
 	return result{answer: out, lose: lose}
 }
 
+// successAnswer is Meta's answer to an accepted read receipt.
+const successAnswer = `{"success":true}`
+
+// processRead accepts a read receipt for a message a customer sent to the
+// phone number while the customer's window is open. It does not count
+// toward the throughput window: it sends the customer nothing. Recipient
+// faults do not apply (there is no recipient); FailNext faults did
+// already, and Lose closes the connection after accepting it.
+func (s *Server) processRead(phoneID string, rb *readBody, next Fault) result {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ref, ok := s.inboundRefs[rb.MessageID]
+	if !ok || ref.phoneID != phoneID {
+		return result{fail: metaError(100, fmt.Sprintf("Param message_id: %q is not a message this phone number received.", rb.MessageID))}
+	}
+	// (?) Meta says marking read can fail once the window has closed; the
+	// fake assumes it always does, with the free-form message's 131047.
+	now := s.now()
+	if last, ok := s.lastInbound[phoneID+"/"+ref.waID]; !ok || now.Sub(last) >= window {
+		return result{fail: metaError(131047, "")}
+	}
+	return result{
+		answer: []byte(successAnswer),
+		read:   &ReadReceipt{Time: now, PhoneNumberID: phoneID, MessageID: rb.MessageID, Typing: rb.Typing},
+		lose:   next.Lose,
+	}
+}
+
 // fail answers f and records the request.
 func (s *Server) fail(w http.ResponseWriter, rec *Request, f *failure) {
 	rec.Outcome, rec.Status = OutcomeRejected, f.status
@@ -221,7 +254,7 @@ func (s *Server) fail(w http.ResponseWriter, rec *Request, f *failure) {
 	s.seq++
 	f.err.FBTraceID = "A" + b64(fmt.Appendf(nil, "%08X%08X", s.salt, s.seq))[:22]
 	s.mu.Unlock()
-	s.record(rec)
+	s.record(rec, nil)
 	if f.noBody {
 		w.WriteHeader(f.status)
 		return
@@ -234,11 +267,12 @@ func (s *Server) fail(w http.ResponseWriter, rec *Request, f *failure) {
 	_, _ = w.Write(f.encode())
 }
 
-// drop closes the connection without answering. Hijacking closes it at
-// once; where the connection cannot be hijacked (HTTP/2), aborting the
-// handler resets the stream instead.
-func (s *Server) drop(w http.ResponseWriter, rec *Request) {
-	s.record(rec)
+// drop closes the connection without answering, after recording the
+// request and its read receipt, if any. Hijacking closes it at once; where
+// the connection cannot be hijacked (HTTP/2), aborting the handler resets
+// the stream instead.
+func (s *Server) drop(w http.ResponseWriter, rec *Request, read *ReadReceipt) {
+	s.record(rec, read)
 	conn, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		panic(http.ErrAbortHandler)
@@ -246,12 +280,16 @@ func (s *Server) drop(w http.ResponseWriter, rec *Request) {
 	_ = conn.Close() // the point is to close it; an error changes nothing
 }
 
-// record appends a finished request.
-func (s *Server) record(rec *Request) {
+// record appends a finished request and the read receipt it carried, if
+// any, together: a test that saw the receipt also sees the request.
+func (s *Server) record(rec *Request, read *ReadReceipt) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests = append(s.requests, *rec)
 	delete(s.pending, rec.WAMID)
+	if read != nil {
+		s.reads = append(s.reads, *read)
+	}
 	s.notify()
 }
 

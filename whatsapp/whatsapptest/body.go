@@ -275,17 +275,65 @@ func (w *walker) objects(o obj, key string) []obj {
 // otherTypes are the message types Meta accepts besides template and text.
 var otherTypes = []string{"audio", "contacts", "document", "image", "interactive", "location", "reaction", "sticker", "video"}
 
-// parseBody reads a message request strictly. It checks the shape (keys,
-// types, required fields, fixed values), not the template registry.
-func parseBody(data []byte) (*Body, *failure) {
+// readBody is a mark-as-read request as the fake read it.
+type readBody struct {
+	MessageID string
+	Typing    bool
+}
+
+// parseRequest reads a request to the messages endpoint strictly: a read
+// receipt (it has a "status") or a message. It checks the shape (keys,
+// types, required fields, fixed values), not the template registry or the
+// message a receipt names.
+func parseRequest(data []byte) (*Body, *readBody, *failure) {
 	v, err := decodeStrict(data)
 	if err != nil {
-		return nil, paramError("Invalid JSON in the request body: " + err.Error() + ".")
+		return nil, nil, paramError("Invalid JSON in the request body: " + err.Error() + ".")
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
-		return nil, paramError("The parameter messaging_product is required.")
+		return nil, nil, paramError("The parameter messaging_product is required.")
 	}
+	if _, ok := m["status"]; ok {
+		r, f := parseRead(m)
+		return nil, r, f
+	}
+	b, f := parseMessage(m)
+	return b, nil, f
+}
+
+// parseRead reads a mark-as-read request: exactly messaging_product,
+// status "read", message_id and an optional typing_indicator {"type":
+// "text"}. Every shape error is Graph's (#100).
+func parseRead(m map[string]any) (*readBody, *failure) {
+	w := &walker{}
+	top := obj{m: m}
+	w.only(top, "messaging_product", "status", "message_id", "typing_indicator")
+	product := w.str(top, "messaging_product", true)
+	status := w.str(top, "status", true)
+	r := &readBody{MessageID: w.str(top, "message_id", true)}
+	if ti, ok := w.object(top, "typing_indicator", false); ok {
+		w.only(ti, "type")
+		if t := w.str(ti, "type", false); w.f == nil && t != "text" {
+			w.f = paramError(fmt.Sprintf("Param typing_indicator['type'] must be one of {TEXT} - got %q.", t))
+		}
+		r.Typing = true
+	}
+	switch {
+	case w.f != nil:
+		return nil, w.f
+	case product != "whatsapp":
+		return nil, paramError(fmt.Sprintf("Param messaging_product must be one of {WHATSAPP} - got %q.", product))
+	case status != "read":
+		return nil, paramError(fmt.Sprintf("Param status must be one of {READ} - got %q.", status))
+	case r.MessageID == "":
+		return nil, paramError("The parameter message_id is required.")
+	}
+	return r, nil
+}
+
+// parseMessage reads a message request.
+func parseMessage(m map[string]any) (*Body, *failure) {
 	if t, ok := m["type"].(string); ok && slices.Contains(otherTypes, t) {
 		// A message Meta would take, but the fake does not model.
 		return nil, metaError(131051, fmt.Sprintf("Message type %q is not supported by whatsapptest (only template and text).", t))

@@ -1,8 +1,9 @@
 // Package whatsapptest provides a fake WhatsApp Business Cloud API for tests
 // and for a demo without a Meta account: the messages endpoint over real HTTP
-// on the loopback interface, in the manner of net/http/httptest, and a sender
-// of correctly signed webhooks (statuses, customer replies, quick-reply taps)
-// to a URL.
+// on the loopback interface, in the manner of net/http/httptest (messages and
+// read receipts), and a sender of correctly signed webhooks (statuses and
+// every kind of customer message: text, quoted replies, quick-reply taps,
+// media, reactions, locations, unsupported types) to a URL.
 //
 // It exists because Meta offers no sandbox that a test can drive: a real
 // test number cannot be told to answer 130429, drop a connection after
@@ -34,14 +35,29 @@
 //     (132005), no newlines, tabs or more than four consecutive spaces in a
 //     parameter (132018), paused or disabled templates (132015, 132016).
 //   - Free-form text only inside the 24-hour window the fake's own inbound
-//     messages opened (131047).
+//     messages opened: outside it the message is accepted and fails with
+//     131047 in a "failed" status webhook, as Meta reports it, or, with
+//     Options.WindowErrorsInAnswer, the request fails with 131047.
+//   - Read receipts (mark as read), strictly: exactly messaging_product
+//     "whatsapp", status "read", message_id and an optional
+//     typing_indicator {"type":"text"}, else Graph's (#100) parameter
+//     error; message_id must be a customer's message the fake made up
+//     (SendText and the other inbound Send methods) to that phone number,
+//     else 400 code 100 (Invalid parameter); and the customer's 24-hour
+//     window must be open, else 131047 (?): Meta only says marking read
+//     can fail once the window has closed, so the fake assumes it always
+//     does, with the free-form message's code. An accepted receipt answers
+//     {"success":true}, does not count toward the throughput window, and
+//     is recorded (Reads, WaitReads); recipient faults do not apply to it.
 //   - Throughput: Options.MPS messages per second per phone number, as a
 //     strict one-second sliding window over accepted messages (130429); an
 //     optional pair rate limit per recipient (131056).
 //
 // Checks run in this order, and the first failure answers: path, token,
 // phone number id, body shape, template, recipient faults, the 24-hour
-// window, throughput, pair rate.
+// window (only with Options.WindowErrorsInAnswer), throughput, pair rate;
+// for a read receipt: path, token, phone number id, body shape, the
+// message id, the 24-hour window.
 //
 // # HTTP statuses
 //
@@ -55,9 +71,10 @@
 //
 // Meta reports many delivery failures (131026, 131047, 131049, ...) not in
 // the answer but in a "failed" status webhook after accepting the message.
-// The fake answers them synchronously by default, which is what a client
-// test needs; Fault.Async and Options.WindowErrorsInWebhook give Meta's
-// asynchronous behaviour.
+// The fake does so for free-form text outside the window by default
+// (Options.WindowErrorsInAnswer answers it synchronously instead, for a
+// client test that wants the error in hand); injected faults answer
+// synchronously unless Fault.Async is set.
 //
 // # Faults
 //
@@ -70,9 +87,13 @@
 //
 // # Webhooks
 //
-// SendStatus, SendText, SendButtonTap and SendWebhook POST to the configured
-// URL in Meta's envelope, signed with X-Hub-Signature-256 over the exact
-// bytes sent. Bodies are encoded as Meta encodes them: non-ASCII characters
+// SendStatus, SendText, SendReply, SendButtonTap, SendMedia, SendReaction,
+// SendLocation, SendUnsupported and SendWebhook POST to the configured URL
+// in Meta's envelope, signed with X-Hub-Signature-256 over the exact bytes
+// sent. Each customer message opens the customer's 24-hour window and gets
+// a wamid that can be marked read; SendMedia also makes up a numeric media
+// id and a SHA-256 (the fake serves no files), and SendUnsupported sends
+// type "unsupported" with Meta's error 131051. Bodies are encoded as Meta encodes them: non-ASCII characters
 // as \uXXXX with lowercase hex digits and "/" as "\/", so a receiver that
 // verifies the signature over a re-encoded body, rather than the raw bytes,
 // fails here as it would against Meta. Options.AutoStatus sends

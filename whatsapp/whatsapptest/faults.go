@@ -86,10 +86,10 @@ func (r *faultRule) take() (Fault, bool) {
 }
 
 // FailNext makes the next n requests to the messages endpoint (Forever:
-// all of them) meet f, in arrival order and before any check, so a valid
-// token or message does not help: FailNext(3, Fault{Code: 190}) is a
-// token revoked for three requests. Calls queue up: the rules apply one
-// after the other.
+// all of them), read receipts included, meet f, in arrival order and
+// before any check, so a valid token or message does not help:
+// FailNext(3, Fault{Code: 190}) is a token revoked for three requests.
+// Calls queue up: the rules apply one after the other.
 func (s *Server) FailNext(n int, f Fault) {
 	if n == 0 {
 		return

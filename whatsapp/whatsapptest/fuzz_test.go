@@ -1,6 +1,7 @@
 package whatsapptest_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -11,8 +12,8 @@ import (
 )
 
 // FuzzMessagesEndpoint feeds arbitrary bodies to the handler: the fake must
-// never panic, and must answer either an accepted message or Meta's error
-// object with a code.
+// never panic, and must answer an accepted message, an accepted read
+// receipt, or Meta's error object with a code.
 func FuzzMessagesEndpoint(f *testing.F) {
 	f.Add(goldenTemplate)
 	f.Add(`{"messaging_product":"whatsapp","to":"5491155551234","type":"text","text":{"body":"hola"}}`)
@@ -22,7 +23,22 @@ func FuzzMessagesEndpoint(f *testing.F) {
 	s := whatsapptest.New(whatsapptest.Options{Templates: []whatsapptest.Template{deflectTemplate, namedTemplate, pausedTemplate}, MPS: 1 << 30})
 	f.Cleanup(s.Close)
 	h := s.Handler()
-	s.OpenWindow("", customer)
+	// A customer's message to mark read; without a webhook URL only the
+	// delivery fails.
+	inbound, err := s.SendText(context.Background(), customer, "hola")
+	if inbound == "" {
+		f.Fatalf("SendText() = %v", err)
+	}
+	read := func(extra string) string {
+		return `{"messaging_product":"whatsapp","status":"read","message_id":"` + inbound + `"` + extra + `}`
+	}
+	f.Add(read(""))
+	f.Add(read(`,"typing_indicator":{"type":"text"}`))
+	f.Add(read(`,"typing_indicator":{"type":"audio"}`))
+	f.Add(read(`,"to":"5491155551234"`))
+	f.Add(`{"messaging_product":"whatsapp","status":"read","message_id":"wamid.unknown"}`)
+	f.Add(`{"messaging_product":"whatsapp","status":"delivered","message_id":"` + inbound + `"}`)
+	f.Add(`{"messaging_product":"whatsapp","status":"read"}`)
 	f.Fuzz(func(t *testing.T, body string) {
 		req := httptest.NewRequest(http.MethodPost, "/v25.0/"+s.PhoneNumberID+"/messages", strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+s.Token)
@@ -33,7 +49,8 @@ func FuzzMessagesEndpoint(f *testing.F) {
 			Messages []struct {
 				ID string `json:"id"`
 			} `json:"messages"`
-			Error *struct {
+			Success bool `json:"success"`
+			Error   *struct {
 				Code int `json:"code"`
 			} `json:"error"`
 		}
@@ -42,9 +59,10 @@ func FuzzMessagesEndpoint(f *testing.F) {
 		}
 		switch {
 		case w.Code == http.StatusOK && len(answer.Messages) == 1 && answer.Messages[0].ID != "":
+		case w.Code == http.StatusOK && answer.Success && w.Body.String() == `{"success":true}`:
 		case w.Code >= 400 && answer.Error != nil && answer.Error.Code != 0:
 		default:
-			t.Fatalf("answer %d %s is neither a wamid nor a Meta error", w.Code, w.Body)
+			t.Fatalf("answer %d %s is neither a wamid, a read receipt's success nor a Meta error", w.Code, w.Body)
 		}
 	})
 }

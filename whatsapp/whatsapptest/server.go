@@ -48,10 +48,12 @@ type Options struct {
 	// to the same recipient from the same number within it fails with
 	// 131056. Meta's is about one message per 6 s, with bursts allowed.
 	PairInterval time.Duration
-	// WindowErrorsInWebhook makes a free-form message outside the 24-hour
-	// window be accepted and then fail with 131047 in a "failed" status
-	// webhook, as Meta mostly reports it, instead of failing the request.
-	WindowErrorsInWebhook bool
+	// WindowErrorsInAnswer makes a free-form message outside the 24-hour
+	// window fail the request with 131047. By default it is accepted and
+	// then fails with 131047 in a "failed" status webhook, as Meta reports
+	// it; the synchronous answer is for a client test that wants the
+	// error in hand.
+	WindowErrorsInAnswer bool
 
 	// AppSecret signs webhooks (X-Hub-Signature-256).
 	AppSecret string
@@ -181,14 +183,23 @@ type Server struct {
 	byWAMID     map[string]int
 	pending     map[string]bool // accepted messages whose request is not recorded yet
 	deliveries  []Delivery
-	lastInbound map[string]time.Time // phone id + "/" + wa_id → last inbound
-	lastSent    map[string]time.Time // phone id + "/" + wa_id → last accepted
+	reads       []ReadReceipt
+	inboundRefs map[string]inboundRef // wamid of a customer's message → who sent it to which number
+	lastInbound map[string]time.Time  // phone id + "/" + wa_id → last inbound
+	lastSent    map[string]time.Time  // phone id + "/" + wa_id → last accepted
 	next        []*faultRule
 	recipients  map[string]*faultRule
 	delay       time.Duration
 	webhookURL  string
 	rng         *rand.Rand
 	seq         uint64
+}
+
+// inboundRef is where a customer's message the fake made up came from,
+// so that a read receipt can be checked against it.
+type inboundRef struct {
+	phoneID string
+	waID    string
 }
 
 // phone is one business number's state.
@@ -247,6 +258,7 @@ func New(opts Options) *Server {
 		phones:             map[string]*phone{},
 		byWAMID:            map[string]int{},
 		pending:            map[string]bool{},
+		inboundRefs:        map[string]inboundRef{},
 		lastInbound:        map[string]time.Time{},
 		lastSent:           map[string]time.Time{},
 		recipients:         map[string]*faultRule{},
@@ -363,6 +375,40 @@ func (s *Server) WaitMessages(ctx context.Context, n int) ([]Message, error) {
 	return out, err
 }
 
+// ReadReceipt is a mark-as-read request the fake accepted: the business
+// marked a customer's message read (the customer sees two blue ticks).
+type ReadReceipt struct {
+	// Time is when it was accepted (by Options.Now).
+	Time          time.Time
+	PhoneNumberID string
+	// MessageID is the wamid of the customer's message marked read.
+	MessageID string
+	// Typing is set when the request also showed a typing indicator.
+	Typing bool
+}
+
+// Reads returns every read receipt accepted so far, in order of
+// acceptance. Read receipts are not messages: Messages does not list them.
+func (s *Server) Reads() []ReadReceipt {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.reads)
+}
+
+// WaitReads waits until at least n read receipts were accepted and returns
+// all of them, or returns ctx's error.
+func (s *Server) WaitReads(ctx context.Context, n int) ([]ReadReceipt, error) {
+	var out []ReadReceipt
+	err := s.waitFor(ctx, func() bool {
+		if len(s.reads) < n {
+			return false
+		}
+		out = slices.Clone(s.reads)
+		return true
+	})
+	return out, err
+}
+
 // WaitRequests waits until at least n requests have an outcome and returns
 // all of them, or returns ctx's error.
 func (s *Server) WaitRequests(ctx context.Context, n int) ([]Request, error) {
@@ -401,7 +447,8 @@ func (s *Server) notify() {
 // OpenWindow records that the customer wrote to the phone number (the
 // first one when phoneNumberID is empty) at the current time, opening the
 // 24-hour window for free-form messages, without sending a webhook.
-// SendText and SendButtonTap do the same and send the webhook.
+// SendText and the other inbound Send methods do the same and send the
+// webhook.
 func (s *Server) OpenWindow(phoneNumberID, waID string) {
 	if phoneNumberID == "" {
 		phoneNumberID = s.PhoneNumberID

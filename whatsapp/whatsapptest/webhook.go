@@ -165,22 +165,65 @@ type (
 		WAID   string `json:"wa_id"`
 		UserID string `json:"user_id,omitempty"`
 	}
+	// inboundMessage is one customer message. Meta's documented examples
+	// put some objects before "type" (text, button, reaction, errors;
+	// location even before "timestamp") and the media objects after it.
 	inboundMessage struct {
-		Context *struct {
-			From string `json:"from"`
-			ID   string `json:"id"`
-		} `json:"context,omitempty"`
-		From      string `json:"from"`
-		ID        string `json:"id"`
-		Timestamp string `json:"timestamp"`
-		Text      *struct {
-			Body string `json:"body"`
-		} `json:"text,omitempty"`
-		Button *struct {
-			Payload string `json:"payload"`
-			Text    string `json:"text"`
-		} `json:"button,omitempty"`
-		Type string `json:"type"`
+		Context   *messageContext  `json:"context,omitempty"`
+		From      string           `json:"from"`
+		ID        string           `json:"id"`
+		Location  *inboundLocation `json:"location,omitempty"`
+		Timestamp string           `json:"timestamp"`
+		Text      *inboundText     `json:"text,omitempty"`
+		Button    *inboundButton   `json:"button,omitempty"`
+		Reaction  *inboundReaction `json:"reaction,omitempty"`
+		Errors    []inboundError   `json:"errors,omitempty"`
+		Type      string           `json:"type"`
+		Image     *inboundMedia    `json:"image,omitempty"`
+		Audio     *inboundMedia    `json:"audio,omitempty"`
+		Video     *inboundMedia    `json:"video,omitempty"`
+		Document  *inboundMedia    `json:"document,omitempty"`
+		Sticker   *inboundMedia    `json:"sticker,omitempty"`
+	}
+	inboundText struct {
+		Body string `json:"body"`
+	}
+	inboundButton struct {
+		Payload string `json:"payload"`
+		Text    string `json:"text"`
+	}
+	inboundReaction struct {
+		MessageID string `json:"message_id"`
+		Emoji     string `json:"emoji"`
+	}
+	messageContext struct {
+		From string `json:"from"`
+		ID   string `json:"id"`
+	}
+	inboundMedia struct {
+		Caption  string `json:"caption,omitempty"`
+		Filename string `json:"filename,omitempty"`
+		MimeType string `json:"mime_type"`
+		SHA256   string `json:"sha256"`
+		ID       string `json:"id"`
+		// Voice is sent for every audio message, Animated for every
+		// sticker.
+		Voice    *bool `json:"voice,omitempty"`
+		Animated *bool `json:"animated,omitempty"`
+	}
+	inboundLocation struct {
+		Latitude  float64 `json:"latitude"`
+		Longitude float64 `json:"longitude"`
+		Name      string  `json:"name,omitempty"`
+		Address   string  `json:"address,omitempty"`
+	}
+	inboundError struct {
+		Code      int    `json:"code"`
+		Title     string `json:"title"`
+		Message   string `json:"message"`
+		ErrorData struct {
+			Details string `json:"details"`
+		} `json:"error_data"`
 	}
 	status struct {
 		ID                    string        `json:"id"`
@@ -279,17 +322,26 @@ func (s *Server) SendStatus(ctx context.Context, wamid, st string, opts ...Webho
 // SendText sends an inbound text message from a customer (a phone number
 // or wa_id) and returns its wamid. It opens the customer's 24-hour window
 // first, whether or not the webhook is delivered: the customer did write.
+// The wamid can be marked read (see Reads).
 func (s *Server) SendText(ctx context.Context, from, body string, opts ...WebhookOption) (string, error) {
+	return s.sendInbound(ctx, from, s.config(opts), func(m *inboundMessage, _ string) {
+		m.Type = "text"
+		m.Text = &inboundText{Body: body}
+	})
+}
+
+// SendReply sends a customer's text quoting an earlier message, wamid (a
+// reply, context {from: the business number, id: wamid}), and returns the
+// reply's own wamid. Like SendText, it opens the 24-hour window. The wamid
+// need not be one the fake accepted.
+func (s *Server) SendReply(ctx context.Context, from, wamid, body string, opts ...WebhookOption) (string, error) {
 	c := s.config(opts)
-	id, meta, err := s.inbound(from, c)
-	if err != nil {
-		return "", err
-	}
-	msg := inboundMessage{From: digits(from), ID: id, Timestamp: unix(c.at), Type: "text"}
-	msg.Text = &struct {
-		Body string `json:"body"`
-	}{body}
-	return id, s.SendWebhook(ctx, s.envelope(meta, value{Contacts: []contact{s.contact(from, c)}, Messages: []inboundMessage{msg}}), "")
+	s.phoneOf(wamid, &c)
+	return s.sendInbound(ctx, from, c, func(m *inboundMessage, phoneID string) {
+		m.Context = &messageContext{From: s.phoneDisplay(phoneID), ID: wamid}
+		m.Type = "text"
+		m.Text = &inboundText{Body: body}
+	})
 }
 
 // SendButtonTap sends a customer's tap on a quick-reply button of the
@@ -298,25 +350,163 @@ func (s *Server) SendText(ctx context.Context, from, body string, opts ...Webhoo
 // opens the 24-hour window. The wamid need not be one the fake accepted.
 func (s *Server) SendButtonTap(ctx context.Context, from, wamid, payload, text string, opts ...WebhookOption) (string, error) {
 	c := s.config(opts)
-	s.mu.Lock()
-	if i, ok := s.byWAMID[wamid]; ok && c.phoneNumberID == "" {
-		c.phoneNumberID = s.messages[i].PhoneNumberID
+	s.phoneOf(wamid, &c)
+	return s.sendInbound(ctx, from, c, func(m *inboundMessage, phoneID string) {
+		m.Context = &messageContext{From: s.phoneDisplay(phoneID), ID: wamid}
+		m.Type = "button"
+		m.Button = &inboundButton{Payload: payload, Text: text}
+	})
+}
+
+// Media kinds of SendMedia, Meta's message types for attachments.
+const (
+	MediaImage    = "image"
+	MediaAudio    = "audio"
+	MediaVideo    = "video"
+	MediaDocument = "document"
+	MediaSticker  = "sticker"
+)
+
+// defaultMimeTypes are the MIME types a customer's WhatsApp sends most, by
+// kind: what SendMedia uses when MediaSpec.MimeType is empty.
+var defaultMimeTypes = map[string]string{
+	MediaImage:    "image/jpeg",
+	MediaAudio:    "audio/ogg; codecs=opus",
+	MediaVideo:    "video/mp4",
+	MediaDocument: "application/pdf",
+	MediaSticker:  "image/webp",
+}
+
+// MediaSpec describes an attachment a simulated customer sends. Only the
+// reference travels in a webhook (Meta's media id, MIME type and hash);
+// the fake makes up the id and the hash and serves no file.
+type MediaSpec struct {
+	// MimeType defaults to the kind's most common type (image/jpeg,
+	// audio/ogg; codecs=opus, video/mp4, application/pdf, image/webp).
+	MimeType string
+	// Caption is sent for images, videos and documents.
+	Caption string
+	// Filename is sent for documents.
+	Filename string
+	// Voice marks an audio message as a voice note.
+	Voice bool
+	// Animated marks a sticker as animated.
+	Animated bool
+}
+
+// SendMedia sends a customer's attachment of kind image, audio, video,
+// document or sticker (the Media constants) and returns the message's
+// wamid and the media id the fake made up (numeric, like Meta's). Like
+// SendText, it opens the 24-hour window.
+func (s *Server) SendMedia(ctx context.Context, from, kind string, m MediaSpec, opts ...WebhookOption) (wamid, mediaID string, err error) {
+	mime, ok := defaultMimeTypes[kind]
+	if !ok {
+		return "", "", fmt.Errorf("whatsapptest: media kind %q: want image, audio, video, document or sticker", kind)
 	}
+	if m.MimeType != "" {
+		mime = m.MimeType
+	}
+	s.mu.Lock()
+	s.seq++
+	// 16 digits, unique within the server, like Meta's media ids.
+	mediaID = fmt.Sprintf("%06d%010d", 100_000+s.salt%900_000, s.seq)
 	s.mu.Unlock()
-	id, meta, err := s.inbound(from, c)
+	sum := sha256.Sum256([]byte(mediaID))
+	md := &inboundMedia{MimeType: mime, SHA256: b64(sum[:]), ID: mediaID}
+	switch kind {
+	case MediaImage, MediaVideo:
+		md.Caption = m.Caption
+	case MediaDocument:
+		md.Caption, md.Filename = m.Caption, m.Filename
+	case MediaAudio:
+		md.Voice = &m.Voice
+	case MediaSticker:
+		md.Animated = &m.Animated
+	}
+	wamid, err = s.sendInbound(ctx, from, s.config(opts), func(msg *inboundMessage, _ string) {
+		msg.Type = kind
+		switch kind {
+		case MediaImage:
+			msg.Image = md
+		case MediaAudio:
+			msg.Audio = md
+		case MediaVideo:
+			msg.Video = md
+		case MediaDocument:
+			msg.Document = md
+		case MediaSticker:
+			msg.Sticker = md
+		}
+	})
+	return wamid, mediaID, err
+}
+
+// SendReaction sends a customer's reaction with emoji to the message wamid
+// and returns the reaction's own wamid; an empty emoji removes an earlier
+// reaction, as Meta reports it. Like SendText, it opens the 24-hour window.
+// The wamid need not be one the fake accepted.
+func (s *Server) SendReaction(ctx context.Context, from, wamid, emoji string, opts ...WebhookOption) (string, error) {
+	c := s.config(opts)
+	s.phoneOf(wamid, &c)
+	return s.sendInbound(ctx, from, c, func(m *inboundMessage, _ string) {
+		m.Type = "reaction"
+		m.Reaction = &inboundReaction{MessageID: wamid, Emoji: emoji}
+	})
+}
+
+// SendLocation sends a location a customer shared (name and address may
+// be empty, as for a dropped pin) and returns its wamid. Like SendText, it
+// opens the 24-hour window.
+func (s *Server) SendLocation(ctx context.Context, from string, latitude, longitude float64, name, address string, opts ...WebhookOption) (string, error) {
+	// A place on Earth; JSON has no NaN or infinity either.
+	if !(latitude >= -90 && latitude <= 90 && longitude >= -180 && longitude <= 180) {
+		return "", fmt.Errorf("whatsapptest: location %v, %v: want a latitude within ±90 and a longitude within ±180", latitude, longitude)
+	}
+	return s.sendInbound(ctx, from, s.config(opts), func(m *inboundMessage, _ string) {
+		m.Type = "location"
+		m.Location = &inboundLocation{Latitude: latitude, Longitude: longitude, Name: name, Address: address}
+	})
+}
+
+// SendUnsupported sends a message of a type the Cloud API does not pass
+// on (a poll, say): type "unsupported" with Meta's error 131051, and
+// returns its wamid. Like SendText, it opens the 24-hour window.
+func (s *Server) SendUnsupported(ctx context.Context, from string, opts ...WebhookOption) (string, error) {
+	return s.sendInbound(ctx, from, s.config(opts), func(m *inboundMessage, _ string) {
+		e := inboundError{Code: 131051, Title: "Message type unknown", Message: "Message type unknown"}
+		e.ErrorData.Details = "Message type is currently not supported."
+		m.Errors = []inboundError{e}
+		m.Type = "unsupported"
+	})
+}
+
+// sendInbound records a customer's message, fills it in with fill (given
+// the business phone number id it goes to) and sends its webhook; it
+// returns the message's wamid, also when the webhook fails.
+func (s *Server) sendInbound(ctx context.Context, from string, c webhookConfig, fill func(m *inboundMessage, phoneID string)) (string, error) {
+	id, phoneID, err := s.inbound(from, c)
 	if err != nil {
 		return "", err
 	}
-	msg := inboundMessage{From: digits(from), ID: id, Timestamp: unix(c.at), Type: "button"}
-	msg.Context = &struct {
-		From string `json:"from"`
-		ID   string `json:"id"`
-	}{s.phoneDisplay(meta), wamid}
-	msg.Button = &struct {
-		Payload string `json:"payload"`
-		Text    string `json:"text"`
-	}{payload, text}
-	return id, s.SendWebhook(ctx, s.envelope(meta, value{Contacts: []contact{s.contact(from, c)}, Messages: []inboundMessage{msg}}), "")
+	msg := inboundMessage{From: digits(from), ID: id, Timestamp: unix(c.at)}
+	fill(&msg, phoneID)
+	return id, s.SendWebhook(ctx, s.envelope(phoneID, value{Contacts: []contact{s.contact(from, c)}, Messages: []inboundMessage{msg}}), "")
+}
+
+// phoneOf sets c's phone number, unless one is set, to the one wamid was
+// sent from or to, when the fake knows it: a customer answers in the chat
+// of the message answered.
+func (s *Server) phoneOf(wamid string, c *webhookConfig) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.phoneNumberID != "" {
+		return
+	}
+	if i, ok := s.byWAMID[wamid]; ok {
+		c.phoneNumberID = s.messages[i].PhoneNumberID
+	} else if ref, ok := s.inboundRefs[wamid]; ok {
+		c.phoneNumberID = ref.phoneID
+	}
 }
 
 // inbound records a customer's message (opening the window) and returns
@@ -332,7 +522,9 @@ func (s *Server) inbound(from string, c webhookConfig) (string, string, error) {
 		return "", "", fmt.Errorf("whatsapptest: no phone number id %q", phoneID)
 	}
 	s.lastInbound[phoneID+"/"+digits(from)] = c.at
-	return s.newID(phoneID, from), phoneID, nil
+	id := s.newID(phoneID, from)
+	s.inboundRefs[id] = inboundRef{phoneID: phoneID, waID: digits(from)}
+	return id, phoneID, nil
 }
 
 func (s *Server) contact(from string, c webhookConfig) contact {

@@ -2,16 +2,21 @@ package whatsapptest_test
 
 import (
 	"bytes"
+	"context"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/deflectd/deflectd/whatsapp"
+	"github.com/deflectd/deflectd/whatsapp/webhook"
 	"github.com/deflectd/deflectd/whatsapp/whatsapptest"
 	"github.com/google/go-cmp/cmp"
 )
@@ -128,7 +133,7 @@ func TestInboundTextWebhook(t *testing.T) {
 func TestButtonTapWebhook(t *testing.T) {
 	clk := newClock()
 	rcv := newReceiver(t, whatsapptest.DefaultAppSecret)
-	s := newServer(t, whatsapptest.Options{Now: clk.Now, WebhookURL: rcv.URL})
+	s := newServer(t, whatsapptest.Options{Now: clk.Now, WebhookURL: rcv.URL, WindowErrorsInAnswer: true})
 	wamid := sendOne(t, s)
 
 	id, err := s.SendButtonTap(testContext(t), customer, wamid, "dfl:call-1", "Escribime")
@@ -276,14 +281,16 @@ func TestAutoStatusShuffledAndDuplicated(t *testing.T) {
 
 func TestAsyncFailures(t *testing.T) {
 	rcv := newReceiver(t, whatsapptest.DefaultAppSecret)
-	s := newServer(t, whatsapptest.Options{WebhookURL: rcv.URL, WindowErrorsInWebhook: true})
+	s := newServer(t, whatsapptest.Options{WebhookURL: rcv.URL})
 	c := newClient(t, s, nil)
 
 	s.FailRecipient(customer, 1, whatsapptest.Fault{Code: 131026, Async: true})
 	wamid := sendOne(t, s)
+	// Outside the window, as the customer never wrote: accepted, and
+	// failed in a webhook, as Meta does by default.
 	text, err := c.Send(testContext(t), whatsapp.NewTextMessage(customer, "hola"))
 	if err != nil {
-		t.Fatalf("free-form text with window errors in webhooks: %v", err)
+		t.Fatalf("free-form text outside the window = %v, want it accepted", err)
 	}
 	got := map[string]any{}
 	for range 2 {
@@ -318,5 +325,260 @@ func TestSimulatedCustomers(t *testing.T) {
 		if ctx, ok := msg["context"].(object); tt.tapRate == 1 && (!ok || ctx["id"] != wamid) {
 			t.Errorf("tap context = %v, want the template's wamid %s", msg["context"], wamid)
 		}
+	}
+}
+
+func TestInboundWebhooks(t *testing.T) {
+	type sent struct {
+		id, mediaID string
+	}
+	tests := []struct {
+		name string
+		send func(ctx context.Context, s *whatsapptest.Server, quoted string) (sent, error)
+		// msg is the message object beyond from, id and timestamp; a
+		// media object's id and sha256 are checked apart.
+		msg func(s *whatsapptest.Server, quoted string) object
+		// order is a part of the raw body, in Meta's key order.
+		order string
+		// parsed is what package webhook reads from it, beyond the ids.
+		parsed func(quoted string) whatsapp.Inbound
+	}{
+		{
+			name: "image",
+			send: func(ctx context.Context, s *whatsapptest.Server, _ string) (sent, error) {
+				id, media, err := s.SendMedia(ctx, customer, whatsapptest.MediaImage, whatsapptest.MediaSpec{Caption: "la factura"})
+				return sent{id, media}, err
+			},
+			msg: func(*whatsapptest.Server, string) object {
+				return object{"type": "image", "image": object{"caption": "la factura", "mime_type": "image/jpeg"}}
+			},
+			order: `"timestamp":"1767225600","type":"image","image":{"caption":"la factura","mime_type":"image\/jpeg","sha256":"`,
+			parsed: func(string) whatsapp.Inbound {
+				return whatsapp.Inbound{Type: "image", Media: &whatsapp.Media{MimeType: "image/jpeg", Caption: "la factura"}}
+			},
+		},
+		{
+			name: "voice note",
+			send: func(ctx context.Context, s *whatsapptest.Server, _ string) (sent, error) {
+				id, media, err := s.SendMedia(ctx, customer, whatsapptest.MediaAudio, whatsapptest.MediaSpec{Voice: true, Caption: "dropped"})
+				return sent{id, media}, err
+			},
+			msg: func(*whatsapptest.Server, string) object {
+				return object{"type": "audio", "audio": object{"mime_type": "audio/ogg; codecs=opus", "voice": true}}
+			},
+			order: `"type":"audio","audio":{"mime_type":"audio\/ogg; codecs=opus","sha256":"`,
+			parsed: func(string) whatsapp.Inbound {
+				return whatsapp.Inbound{Type: "audio", Media: &whatsapp.Media{MimeType: "audio/ogg; codecs=opus", Voice: true}}
+			},
+		},
+		{
+			name: "audio file",
+			send: func(ctx context.Context, s *whatsapptest.Server, _ string) (sent, error) {
+				id, media, err := s.SendMedia(ctx, customer, whatsapptest.MediaAudio, whatsapptest.MediaSpec{MimeType: "audio/mpeg"})
+				return sent{id, media}, err
+			},
+			msg: func(*whatsapptest.Server, string) object {
+				return object{"type": "audio", "audio": object{"mime_type": "audio/mpeg", "voice": false}}
+			},
+			order: `","voice":false}`,
+			parsed: func(string) whatsapp.Inbound {
+				return whatsapp.Inbound{Type: "audio", Media: &whatsapp.Media{MimeType: "audio/mpeg"}}
+			},
+		},
+		{
+			name: "video",
+			send: func(ctx context.Context, s *whatsapptest.Server, _ string) (sent, error) {
+				id, media, err := s.SendMedia(ctx, customer, whatsapptest.MediaVideo, whatsapptest.MediaSpec{Caption: "así suena"})
+				return sent{id, media}, err
+			},
+			msg: func(*whatsapptest.Server, string) object {
+				return object{"type": "video", "video": object{"caption": "así suena", "mime_type": "video/mp4"}}
+			},
+			order: `"video":{"caption":"as\u00ed suena","mime_type":"video\/mp4","sha256":"`,
+			parsed: func(string) whatsapp.Inbound {
+				return whatsapp.Inbound{Type: "video", Media: &whatsapp.Media{MimeType: "video/mp4", Caption: "así suena"}}
+			},
+		},
+		{
+			name: "document",
+			send: func(ctx context.Context, s *whatsapptest.Server, _ string) (sent, error) {
+				id, media, err := s.SendMedia(ctx, customer, whatsapptest.MediaDocument,
+					whatsapptest.MediaSpec{Caption: "contrato", Filename: "contrato.pdf", Voice: true})
+				return sent{id, media}, err
+			},
+			msg: func(*whatsapptest.Server, string) object {
+				return object{"type": "document", "document": object{"caption": "contrato", "filename": "contrato.pdf", "mime_type": "application/pdf"}}
+			},
+			order: `"document":{"caption":"contrato","filename":"contrato.pdf","mime_type":"application\/pdf","sha256":"`,
+			parsed: func(string) whatsapp.Inbound {
+				return whatsapp.Inbound{Type: "document", Media: &whatsapp.Media{MimeType: "application/pdf", Caption: "contrato", Filename: "contrato.pdf"}}
+			},
+		},
+		{
+			name: "sticker",
+			send: func(ctx context.Context, s *whatsapptest.Server, _ string) (sent, error) {
+				id, media, err := s.SendMedia(ctx, customer, whatsapptest.MediaSticker, whatsapptest.MediaSpec{Animated: true, Caption: "dropped"})
+				return sent{id, media}, err
+			},
+			msg: func(*whatsapptest.Server, string) object {
+				return object{"type": "sticker", "sticker": object{"mime_type": "image/webp", "animated": true}}
+			},
+			order: `","animated":true}`,
+			parsed: func(string) whatsapp.Inbound {
+				return whatsapp.Inbound{Type: "sticker", Media: &whatsapp.Media{MimeType: "image/webp", Animated: true}}
+			},
+		},
+		{
+			name: "reaction",
+			send: func(ctx context.Context, s *whatsapptest.Server, quoted string) (sent, error) {
+				id, err := s.SendReaction(ctx, customer, quoted, "👍")
+				return sent{id: id}, err
+			},
+			msg: func(_ *whatsapptest.Server, quoted string) object {
+				return object{"type": "reaction", "reaction": object{"message_id": quoted, "emoji": "👍"}}
+			},
+			order: `"timestamp":"1767225600","reaction":{"message_id":"`,
+			parsed: func(quoted string) whatsapp.Inbound {
+				return whatsapp.Inbound{Type: "reaction", Reaction: &whatsapp.Reaction{MessageID: quoted, Emoji: "👍"}}
+			},
+		},
+		{
+			name: "reaction removed",
+			send: func(ctx context.Context, s *whatsapptest.Server, quoted string) (sent, error) {
+				id, err := s.SendReaction(ctx, customer, quoted, "")
+				return sent{id: id}, err
+			},
+			msg: func(_ *whatsapptest.Server, quoted string) object {
+				return object{"type": "reaction", "reaction": object{"message_id": quoted, "emoji": ""}}
+			},
+			order: `"emoji":""},"type":"reaction"}`,
+			parsed: func(quoted string) whatsapp.Inbound {
+				return whatsapp.Inbound{Type: "reaction", Reaction: &whatsapp.Reaction{MessageID: quoted}}
+			},
+		},
+		{
+			name: "quoted reply",
+			send: func(ctx context.Context, s *whatsapptest.Server, quoted string) (sent, error) {
+				id, err := s.SendReply(ctx, customer, quoted, "¿y esto?")
+				return sent{id: id}, err
+			},
+			msg: func(s *whatsapptest.Server, quoted string) object {
+				return object{"context": object{"from": s.DisplayPhoneNumber, "id": quoted}, "type": "text", "text": object{"body": "¿y esto?"}}
+			},
+			order: `"messages":[{"context":{"from":"` + whatsapptest.DefaultDisplayPhoneNumber + `","id":"`,
+			parsed: func(quoted string) whatsapp.Inbound {
+				return whatsapp.Inbound{Type: "text", Text: "¿y esto?", ContextID: quoted}
+			},
+		},
+		{
+			name: "location",
+			send: func(ctx context.Context, s *whatsapptest.Server, _ string) (sent, error) {
+				id, err := s.SendLocation(ctx, customer, -34.6037, -58.3816, "Obelisco", "Av. 9 de Julio s/n")
+				return sent{id: id}, err
+			},
+			msg: func(*whatsapptest.Server, string) object {
+				return object{"type": "location", "location": object{"latitude": -34.6037, "longitude": -58.3816, "name": "Obelisco", "address": "Av. 9 de Julio s/n"}}
+			},
+			order: `","location":{"latitude":-34.6037,"longitude":-58.3816,"name":"Obelisco","address":"Av. 9 de Julio s\/n"},"timestamp":"`,
+			parsed: func(string) whatsapp.Inbound {
+				return whatsapp.Inbound{Type: "location", Location: &whatsapp.Location{Latitude: -34.6037, Longitude: -58.3816, Name: "Obelisco", Address: "Av. 9 de Julio s/n"}}
+			},
+		},
+		{
+			name: "unsupported",
+			send: func(ctx context.Context, s *whatsapptest.Server, _ string) (sent, error) {
+				id, err := s.SendUnsupported(ctx, customer)
+				return sent{id: id}, err
+			},
+			msg: func(*whatsapptest.Server, string) object {
+				return object{"type": "unsupported", "errors": array{object{"code": 131051.0, "title": "Message type unknown",
+					"message": "Message type unknown", "error_data": object{"details": "Message type is currently not supported."}}}}
+			},
+			order:  `"errors":[{"code":131051,"title":"Message type unknown",`,
+			parsed: func(string) whatsapp.Inbound { return whatsapp.Inbound{Type: "unsupported"} },
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := newClock()
+			rcv := newReceiver(t, whatsapptest.DefaultAppSecret)
+			s := newServer(t, whatsapptest.Options{Now: clk.Now, WebhookURL: rcv.URL, WindowErrorsInAnswer: true})
+			quoted := sendOne(t, s)
+			got, err := tt.send(testContext(t), s, quoted)
+			if err != nil {
+				t.Fatalf("send = %v (the receiver checks the signature)", err)
+			}
+			h := rcv.next(t)
+			if !bytes.Contains(h.body, []byte(tt.order)) {
+				t.Errorf("body %s does not contain %s", h.body, tt.order)
+			}
+			v := decode(t, h)
+			msgs, _ := change(v)["messages"].(array)
+			if len(msgs) != 1 {
+				t.Fatalf("webhook %s: want one message", h.body)
+			}
+			msg := tt.msg(s, quoted)
+			msg["from"], msg["id"], msg["timestamp"] = customer, got.id, "1767225600"
+			var wantMedia *whatsapp.Media
+			if got.mediaID != "" {
+				// The media id is numeric like Meta's, and the hash a
+				// base64 SHA-256.
+				gotMedia := msgs[0].(object)[msg["type"].(string)].(object)
+				if _, err := strconv.ParseUint(got.mediaID, 10, 64); err != nil || len(got.mediaID) != 16 || gotMedia["id"] != got.mediaID {
+					t.Errorf("media id %q, webhook %v; want the same 16 digits", got.mediaID, gotMedia["id"])
+				}
+				sum, _ := gotMedia["sha256"].(string)
+				if b, err := base64.StdEncoding.DecodeString(sum); err != nil || len(b) != 32 {
+					t.Errorf("sha256 %q, want a base64 SHA-256", sum)
+				}
+				want := msg[msg["type"].(string)].(object)
+				want["id"], want["sha256"] = got.mediaID, sum
+				wantMedia = &whatsapp.Media{ID: got.mediaID, SHA256: sum}
+			}
+			want := envelope(s, object{
+				"contacts": array{object{"profile": object{"name": "Cliente"}, "wa_id": customer}},
+				"messages": array{msg},
+			})
+			if diff := cmp.Diff(want, v); diff != "" {
+				t.Errorf("webhook (-want +got):\n%s", diff)
+			}
+
+			// The webhook receiver reads what the fake means.
+			n, err := webhook.Parse(h.body)
+			if err != nil || len(n.Messages) != 1 {
+				t.Fatalf("webhook.Parse() = %+v, %v; want one message", n, err)
+			}
+			in := n.Messages[0]
+			wantIn := tt.parsed(quoted)
+			wantIn.ID, wantIn.From, wantIn.ProfileName, wantIn.PhoneNumberID, wantIn.Timestamp = got.id, customer, "Cliente", s.PhoneNumberID, clk.Now().UTC()
+			if wantMedia != nil {
+				wantIn.Media.ID, wantIn.Media.SHA256 = wantMedia.ID, wantMedia.SHA256
+			}
+			in.Raw = nil
+			if diff := cmp.Diff(wantIn, in); diff != "" {
+				t.Errorf("webhook.Parse() mismatch (-want +got):\n%s", diff)
+			}
+
+			// Whatever the customer sent, it opened the 24-hour window.
+			if _, err := newClient(t, s, nil).Send(testContext(t), whatsapp.NewTextMessage(customer, "Hola")); err != nil {
+				t.Errorf("free-form text after the customer's %s: %v", tt.name, err)
+			}
+		})
+	}
+}
+
+func TestInboundSendErrors(t *testing.T) {
+	s := newServer(t, whatsapptest.Options{})
+	ctx := testContext(t)
+	if _, _, err := s.SendMedia(ctx, customer, "gif", whatsapptest.MediaSpec{}); err == nil || errors.Is(err, whatsapptest.ErrNoWebhookURL) {
+		t.Errorf("SendMedia(gif) = %v, want an error naming the kind", err)
+	}
+	for _, c := range [][2]float64{{91, 0}, {0, -181}, {math.NaN(), 0}, {0, math.Inf(1)}} {
+		if _, err := s.SendLocation(ctx, customer, c[0], c[1], "", ""); err == nil || errors.Is(err, whatsapptest.ErrNoWebhookURL) {
+			t.Errorf("SendLocation(%v, %v) = %v, want an error", c[0], c[1], err)
+		}
+	}
+	if _, err := s.SendUnsupported(ctx, customer, whatsapptest.WithPhoneNumberID("999")); err == nil || errors.Is(err, whatsapptest.ErrNoWebhookURL) {
+		t.Errorf("SendUnsupported() to an unknown number = %v, want an error", err)
 	}
 }
