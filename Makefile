@@ -50,7 +50,8 @@ FUZZ_TARGETS := \
 	./whatsapp:FuzzRender ./whatsapp:FuzzLoadCatalog \
 	./whatsapp/webhook:FuzzParse ./whatsapp/webhook:FuzzVerifySignature \
 	./whatsapp/whatsapptest:FuzzMessagesEndpoint \
-	./deflect/rules:FuzzEvaluate ./deflect/rules:FuzzLoad
+	./deflect/rules:FuzzEvaluate ./deflect/rules:FuzzLoad \
+	./inbox:FuzzParseUsers ./inbox/inboxhttp:FuzzDecode
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -19,13 +19,14 @@ const (
 	GroupVoice    = "voice"
 	GroupFunnel   = "deflection funnel"
 	GroupWhatsApp = "whatsapp"
+	GroupInbox    = "inbox"
 	GroupARI      = "ari"
 	GroupOps      = "ops"
 )
 
 // Groups returns the groups in documentation order.
 func Groups() []string {
-	return []string{GroupVoice, GroupFunnel, GroupWhatsApp, GroupARI, GroupOps}
+	return []string{GroupVoice, GroupFunnel, GroupWhatsApp, GroupInbox, GroupARI, GroupOps}
 }
 
 // Metric is one metric family deflectd exports.
@@ -120,6 +121,49 @@ var catalog = []Metric{
 		"Opt-out keywords received and recorded.", GroupWhatsApp},
 	{"deflectd_whatsapp_webhook_processing_errors_total", Counter, []string{"reason"},
 		"Webhook entries that failed processing, by reason (malformed: dropped; sink: left pending for a retry).", GroupWhatsApp},
+
+	// Inbox: the four metrics (first response, pending, seen and
+	// unanswered, resolved per agent), then escalations, lost chats, handoffs.
+	{"deflectd_inbox_conversations_total", Counter, []string{"team", "origin"},
+		"Conversations created, by team and origin (deflection: the customer answered a call's message; direct).", GroupInbox},
+	{"deflectd_inbox_first_response_seconds", Histogram, []string{"team"},
+		"Time from a cycle's first customer message to the first agent answer WhatsApp accepted, by team.", GroupInbox},
+	{"deflectd_inbox_pending", Gauge, []string{"team", "level"},
+		"Open chats whose customer waits for an answer now, by team and level (normal, critical, escalated).", GroupInbox},
+	{"deflectd_inbox_pending_seen", Gauge, []string{"team", "seen"},
+		"Pending chats by whether an agent opened them after the customer wrote (seen=\"true\": seen and unanswered).", GroupInbox},
+	{"deflectd_inbox_open", Gauge, []string{"team", "assigned"},
+		"Open chats now, by team and whether someone owns them.", GroupInbox},
+	{"deflectd_inbox_resolved_total", Counter, []string{"agent", "kind"},
+		"Chats resolved, by agent and closing kind (next_step, question, confirmation).", GroupInbox},
+	{"deflectd_inbox_escalations_total", Counter, []string{"team", "level", "reason"},
+		"Pending chats that reached a level, by team, level (critical, escalated) and reason (threshold, window, offline).", GroupInbox},
+	{"deflectd_inbox_unassigned_total", Counter, []string{"team", "reason"},
+		"Chats put back into Unassigned by the policy, by team and reason (claim_timeout, offline, escalated).", GroupInbox},
+	{"deflectd_inbox_lost_total", Counter, []string{"team", "reason"},
+		"Chats lost: unanswered when the window closed, or escalated and still unanswered after lost_after, by team and reason.", GroupInbox},
+	{"deflectd_inbox_window_expired_total", Counter, []string{"team"},
+		"24-hour windows that closed while the customer waited for an answer, by team.", GroupInbox},
+	{"deflectd_inbox_claims_total", Counter, []string{"team", "result"},
+		"Attempts to take a chat, by team and result (won, conflict).", GroupInbox},
+	{"deflectd_inbox_handoffs_total", Counter, []string{"team"},
+		"Handoffs, by the team receiving the chat.", GroupInbox},
+	{"deflectd_inbox_pingpongs_total", Counter, []string{"team"},
+		"Handoffs back to where the chat came from within the ping-pong window, by receiving team.", GroupInbox},
+	{"deflectd_inbox_reopens_total", Counter, []string{"team", "by"},
+		"Resolved chats opened again, by team and by whom (customer, agent).", GroupInbox},
+	{"deflectd_inbox_csat_total", Counter, []string{"team", "score"},
+		"Post-chat survey answers, by team and score (1-5).", GroupInbox},
+	{"deflectd_inbox_messages_total", Counter, []string{"direction", "kind"},
+		"Messages stored in conversations, by direction and kind.", GroupInbox},
+	{"deflectd_inbox_reply_failures_total", Counter, []string{"team", "code"},
+		"Agent messages WhatsApp refused, by team and Meta error code.", GroupInbox},
+	{"deflectd_inbox_agents", Gauge, []string{"status"},
+		"Agents and supervisors by availability (online, away, offline).", GroupInbox},
+	{"deflectd_inbox_timer_lateness_seconds", Histogram, nil,
+		"How late the policy's timers ran after their due time.", GroupInbox},
+	{"deflectd_inbox_redis_errors_total", Counter, nil,
+		"Redis commands of the inbox that failed.", GroupInbox},
 
 	// ARI: the connection to Asterisk.
 	{"deflectd_ari_connected", Gauge, nil,

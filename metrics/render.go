@@ -17,6 +17,7 @@ var groupTitles = map[string]struct{ title, blurb string }{
 		"recovery (abandoned → recovered → converted), in funnel order. The bridge's stages are per queue; " +
 		"after the outbox they are per message kind (offer, perform, recover, agent)."},
 	GroupWhatsApp: {"WhatsApp", "The Cloud API, the outbox and the webhooks."},
+	GroupInbox:    {"Inbox", "The WhatsApp team inbox: ownership, handoffs, the \"seen and unanswered\" clock, and the chats it could not save."},
 	GroupARI:      {"ARI", "The connection to Asterisk."},
 	GroupOps:      {"Ops", "The bridge's own health: adopted and fallen-back calls, Redis errors, configuration reloads."},
 }

@@ -15,6 +15,8 @@ import (
 	"github.com/deflectd/deflectd/ari"
 	"github.com/deflectd/deflectd/deflect"
 	"github.com/deflectd/deflectd/deflect/rules"
+	"github.com/deflectd/deflectd/inbox"
+	"github.com/deflectd/deflectd/inbox/inboxhttp"
 	"github.com/deflectd/deflectd/whatsapp"
 	"github.com/deflectd/deflectd/whatsapp/outbox"
 	"github.com/deflectd/deflectd/whatsapp/webhook"
@@ -41,18 +43,20 @@ type AppOptions struct {
 // WhatsApp outbox and webhooks, and the HTTP API. Run runs every part under
 // one errgroup; Reload swaps the rules and templates.
 type App struct {
-	cfg     *Config
-	log     *zap.Logger
-	reg     *prometheus.Registry
-	rdb     *redis.Client
-	ari     *ari.Client
-	outbox  *outbox.Outbox
-	engine  *deflect.Engine
-	hook    *webhook.Handler
-	proc    *webhook.Processor
-	rules   atomic.Pointer[rules.Rules]
-	catalog catalogRef
-	ln      net.Listener
+	cfg      *Config
+	log      *zap.Logger
+	reg      *prometheus.Registry
+	rdb      *redis.Client
+	ari      *ari.Client
+	outbox   *outbox.Outbox
+	engine   *deflect.Engine
+	hook     *webhook.Handler
+	proc     *webhook.Processor
+	inbox    *inbox.Inbox
+	inboxAPI *inboxhttp.Server
+	rules    atomic.Pointer[rules.Rules]
+	catalog  catalogRef
+	ln       net.Listener
 
 	reloadMu      sync.Mutex
 	reloadOK      prometheus.Gauge
@@ -114,13 +118,47 @@ func NewApp(o AppOptions) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The outbox tells the inbox how agent replies ended; the inbox is
+	// made after the outbox, which it sends through.
+	var results func(context.Context, outbox.Result)
 	a.outbox, err = outbox.New(outbox.Options{
 		Redis: a.rdb, Prefix: cfg.KeyPrefix, Sender: client, Validator: &a.catalog, PhoneNumberID: cfg.WhatsApp.PhoneNumberID,
 		MPS: cfg.WhatsApp.MPS, TierLimit: cfg.WhatsApp.TierLimit, ConversionWindow: cfg.WhatsApp.ConversionWindow,
+		Results: func(ctx context.Context, r outbox.Result) {
+			if results != nil {
+				results(ctx, r)
+			}
+		},
 		Logger: log.Named("outbox"), Registerer: reg,
 	})
 	if err != nil {
 		return nil, err
+	}
+	var inboxSubs []func(context.Context, whatsapp.Inbound) error
+	var statusSubs []func(context.Context, whatsapp.Status) error
+	if cfg.Inbox != nil {
+		users, err := cfg.loadUsers()
+		if err != nil {
+			return nil, err
+		}
+		a.inbox, err = inbox.New(inbox.Options{Redis: a.rdb, Prefix: cfg.KeyPrefix, Config: cfg.Inbox, Users: users,
+			Outbox: a.outbox, Reader: client, Renderer: &a.catalog,
+			Hours: func(name string) (inbox.Hours, bool) {
+				iv, ok := a.rules.Load().Interval(name)
+				return iv, ok
+			},
+			Logger: log.Named("inbox"), Registerer: reg})
+		if err != nil {
+			return nil, err
+		}
+		results = a.inbox.OutboxResult
+		inboxSubs = append(inboxSubs, a.inbox.Ingest)
+		statusSubs = append(statusSubs, a.inbox.ApplyStatus)
+		a.inboxAPI, err = inboxhttp.New(inboxhttp.Options{Inbox: a.inbox, Redis: a.rdb, Prefix: cfg.KeyPrefix,
+			SecureCookies: cfg.SecureCookies, Templates: a.pickerTemplates, Logger: log.Named("inboxhttp")})
+		if err != nil {
+			return nil, err
+		}
 	}
 	intake, err := webhook.NewRedisIntake(webhook.RedisIntakeOptions{Client: a.rdb, Prefix: cfg.KeyPrefix})
 	if err != nil {
@@ -133,6 +171,7 @@ func NewApp(o AppOptions) (*App, error) {
 	}
 	a.proc, err = webhook.NewProcessor(webhook.ProcessorOptions{Client: a.rdb, Prefix: cfg.KeyPrefix,
 		OptOutKeywords: cfg.WhatsApp.OptOutKeywords, Statuses: a.outbox, OptOuts: a.outbox, Conversions: a.outbox,
+		Subscribers: inboxSubs, StatusSubscribers: statusSubs,
 		Logger: log.Named("webhook"), Registerer: reg})
 	if err != nil {
 		return nil, err
@@ -187,6 +226,15 @@ func loadRulesAndTemplates(cfg *Config) (*rules.Rules, *whatsapp.Catalog, error)
 			errs = append(errs, fmt.Errorf("%s: template %q is not in %s", cfg.RulesFile, t, cfg.TemplatesFile))
 		}
 	}
+	if cfg.Inbox != nil {
+		// The inbox's business hours are the rules file's time intervals,
+		// so a reload that drops one they name is refused.
+		err := cfg.Inbox.CheckReferences(func(name string) bool { _, ok := rs.Interval(name); return ok },
+			func(name string) bool { return slices.Contains(names, name) })
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, nil, err
 	}
@@ -219,6 +267,10 @@ func (a *App) Run(ctx context.Context) error {
 	g.Go(func() error { return a.engine.Run(ctx) })
 	g.Go(func() error { return a.outbox.Run(ctx) })
 	g.Go(func() error { return a.proc.Run(ctx) })
+	if a.inbox != nil {
+		g.Go(func() error { return a.inbox.Run(ctx) })
+		g.Go(func() error { return a.inboxAPI.Run(ctx) })
+	}
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return err
@@ -262,6 +314,9 @@ func (a *App) Handler() http.Handler {
 	})
 	mux.HandleFunc("POST /api/v1/dry-run", a.dryRun)
 	mux.Handle("/webhook", a.hook)
+	if a.inboxAPI != nil {
+		mux.Handle(inboxhttp.Base, a.inboxAPI.Handler())
+	}
 	return mux
 }
 
@@ -321,3 +376,16 @@ func (a *App) dryRun(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(a.rules.Load().Explain(c, now))
 }
+
+// pickerTemplates lists the catalog's templates for the inbox's template
+// picker.
+func (a *App) pickerTemplates() []inboxhttp.Template {
+	var out []inboxhttp.Template
+	for _, t := range a.catalog.p.Load().Templates() {
+		out = append(out, inboxhttp.Template{Name: t.Name, Language: t.Language, Category: t.Category})
+	}
+	return out
+}
+
+// Inbox returns the inbox, nil when the config has none.
+func (a *App) Inbox() *inbox.Inbox { return a.inbox }

@@ -31,7 +31,7 @@ func testApp(t *testing.T) (base string, dir string) {
 	rs := redistest.Start(t)
 
 	dir = t.TempDir()
-	for _, f := range []string{"rules.yaml", "templates.yaml"} {
+	for _, f := range []string{"rules.yaml", "templates.yaml", "users.yaml"} {
 		b, err := os.ReadFile(filepath.Join("../../configs/deflectd", f))
 		if err != nil {
 			t.Fatal(err)
@@ -51,6 +51,9 @@ calls:
 whatsapp:
   base_url: %s
   phone_number_id: %q
+inbox:
+  users_file: users.yaml
+  teams: [{name: sales}, {name: billing, business_hours: business_hours}, {name: support}]
 `, rs.URL(), rs.Prefix, fake.URL, fake.Username, wa.URL, wa.PhoneNumberID)
 	if err := os.WriteFile(filepath.Join(dir, "deflectd.yaml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -144,8 +147,17 @@ func TestReloadKeepsOldRulesOnError(t *testing.T) {
 		t.Errorf("reload naming an unknown template = %d %q, want 400", code, body)
 	}
 
+	// A file that drops a time interval the inbox counts business hours
+	// by is refused too: the inbox would lose its clock.
+	if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte("route:\n  action: none\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := get(t, "POST", base+"/-/reload", ""); code != http.StatusBadRequest || !strings.Contains(body, "business_hours") {
+		t.Errorf("reload dropping the inbox's business hours = %d %q, want 400", code, body)
+	}
+
 	// A good file is taken.
-	good := "route:\n  action: none\n"
+	good := "time_intervals:\n  - name: business_hours\n    time_intervals:\n      - weekdays: ['monday:friday']\nroute:\n  action: none\n"
 	if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte(good), 0o644); err != nil {
 		t.Fatal(err)
 	}

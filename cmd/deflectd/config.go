@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/deflectd/deflectd/inbox"
 	"github.com/deflectd/deflectd/whatsapp"
 	"go.yaml.in/yaml/v3"
 )
@@ -54,6 +55,13 @@ type Config struct {
 		ConversionWindow time.Duration `yaml:"conversion_window"`
 		OptOutKeywords   []string      `yaml:"opt_out_keywords"`
 	} `yaml:"whatsapp"`
+
+	// Inbox, when present, runs the WhatsApp team inbox: its API under
+	// /api/v1/inbox/ (docs/inbox.md).
+	Inbox *inbox.Config `yaml:"inbox"`
+	// SecureCookies marks the inbox's session cookie Secure: set it when
+	// deflectd is reached over HTTPS.
+	SecureCookies bool `yaml:"secure_cookies"`
 
 	dir string // the file's directory, for relative paths
 }
@@ -102,6 +110,14 @@ func (c *Config) validate() error {
 	if err := c.WhatsApp.Config.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if c.Inbox != nil {
+		if err := c.Inbox.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+		if c.Inbox.UsersFile == "" {
+			errs = append(errs, errors.New("inbox.users_file is required"))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -126,4 +142,16 @@ func (c *Config) ariPassword(getenv func(string) string) (string, error) {
 		return pw, nil
 	}
 	return "", errors.New("no ARI password: set DEFLECTD_ARI_PASSWORD or ari.password_file")
+}
+
+// loadUsers reads the inbox's users file and checks its teams.
+func (c *Config) loadUsers() (*inbox.Directory, error) {
+	d, err := inbox.LoadUsers(c.path(c.Inbox.UsersFile))
+	if err != nil {
+		return nil, err
+	}
+	if err := d.CheckTeams(c.Inbox.TeamNames()); err != nil {
+		return nil, fmt.Errorf("%s: %w", c.Inbox.UsersFile, err)
+	}
+	return d, nil
 }

@@ -8,6 +8,7 @@
 //	deflectd fake-cloud-api                       a fake WhatsApp Cloud API, for trials without Meta
 //	deflectd ari-check                            connect to ARI as the bridge would, and report
 //	deflectd demo                                 the bridge against a simulated contact center
+//	deflectd inbox-user hash-password|new-token   make a users file's password hash or API token
 //	deflectd version                              print the version
 package main
 
@@ -54,6 +55,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return fakeCloudAPI(ctx, args[1:], stdout, stderr)
 	case "demo":
 		return demo(ctx, args[1:], stdout, stderr)
+	case "inbox-user":
+		return inboxUser(args[1:], os.Stdin, stdout, stderr)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return 0
@@ -72,6 +75,7 @@ commands:
   fake-cloud-api  serve a fake WhatsApp Cloud API for a trial without a Meta account
   ari-check     connect to Asterisk's ARI as the bridge would and report what it finds
   demo          run the bridge against a simulated contact center (no Asterisk, Redis or Meta needed)
+  inbox-user    hash-password (reads it on stdin) or new-token: lines for the inbox's users file
   version       print the version
 
 Run "deflectd <command> -h" for a command's flags.
@@ -256,6 +260,15 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "deflectd check-config:", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "%s: ok (%d routes, %d templates)\n", *configFile, len(rs.Routes()), len(cat.Templates()))
+	msg := fmt.Sprintf("%s: ok (%d routes, %d templates", *configFile, len(rs.Routes()), len(cat.Templates()))
+	if cfg.Inbox != nil {
+		users, err := cfg.loadUsers()
+		if err != nil {
+			fmt.Fprintln(stderr, "deflectd check-config:", err)
+			return 1
+		}
+		msg += fmt.Sprintf("; inbox: %d teams, %d users", len(cfg.Inbox.Teams), len(users.Users()))
+	}
+	fmt.Fprintln(stdout, msg+")")
 	return 0
 }
