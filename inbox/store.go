@@ -156,6 +156,9 @@ func (s *store) commit(ctx context.Context, c *Conversation, msgs []*Message, ev
 		args = append(args, m.ID, b)
 	}
 	for _, e := range events {
+		// The history keeps what happened, not the row the live lists
+		// redraw from: State is most of an event's size.
+		e.State = nil
 		b, _ := json.Marshal(e)
 		args = append(args, b)
 	}
