@@ -63,6 +63,8 @@ fuzz:
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -cpu=1 -count=6 ./ari/
 	$(GO) test -run='^$$' -bench=. -benchmem -count=3 ./whatsapp/ ./deflect/ewt/
+	$(GO) test -run='^$$' -bench='BenchmarkInbox$$' -benchtime=2000x ./inbox/
+	$(GO) test -run='^$$' -bench='EscalationBurst|MemoryPerConversation' -benchtime=1x ./inbox/
 
 clean:
 	rm -rf bin

@@ -77,7 +77,7 @@ type benchEnv struct {
 	teams  []string
 	// eventsKey is the live event stream's key.
 	eventsKey string
-	n      atomic.Int64
+	n         atomic.Int64
 }
 
 func newBenchEnv(b *testing.B) *benchEnv {

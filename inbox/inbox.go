@@ -1259,8 +1259,7 @@ func (x *Inbox) Handoff(ctx context.Context, u *User, id string, r HandoffReques
 		c := ch.c
 		h := &Handoff{FromTeam: c.Team, FromAgent: c.Owner, ToTeam: toTeam, ToAgent: toAgent, Reason: strings.TrimSpace(r.Reason),
 			Priority: r.Priority, NextStep: strings.TrimSpace(r.NextStep), Tag: strings.TrimSpace(r.Tag), By: u.ID, At: ch.now}
-		if p := c.LastHandoff; p != nil && ch.now.Sub(p.At) <= x.pingPongWindow() &&
-			holder(p.FromTeam, p.FromAgent) == holder(toTeam, toAgent) && holder(p.ToTeam, p.ToAgent) == holder(c.Team, c.Owner) {
+		if p := c.LastHandoff; p != nil && ch.now.Sub(p.At) <= x.pingPongWindow() && pingPong(p, c, toTeam, toAgent) {
 			h.PingPong, c.PingPong = true, true
 			ch.effect(func() { x.m.pingpongs.WithLabelValues(x.m.team(toTeam)).Inc() })
 		}
@@ -1278,6 +1277,19 @@ func (x *Inbox) Handoff(ctx context.Context, u *User, id string, r HandoffReques
 		}
 		ch.effect(func() { x.m.handoffs.WithLabelValues(x.m.team(toTeam)).Inc() })
 	})
+}
+
+// pingPong reports whether a handoff to toTeam/toAgent sends c back
+// where the previous handoff p took it from (A→B→A). When p crossed
+// teams, A and B are the teams, whoever in them holds the chat: billing
+// hands to support, an agent of support takes it and hands it back to
+// billing. Within one team, A and B are who held it: an agent or the
+// team's Unassigned.
+func pingPong(p *Handoff, c *Conversation, toTeam, toAgent string) bool {
+	if p.FromTeam != p.ToTeam {
+		return c.Team == p.ToTeam && toTeam == p.FromTeam
+	}
+	return holder(p.ToTeam, p.ToAgent) == holder(c.Team, c.Owner) && holder(toTeam, toAgent) == holder(p.FromTeam, p.FromAgent)
 }
 
 func holder(team, agent string) string {

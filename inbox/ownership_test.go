@@ -172,6 +172,41 @@ func TestHandoffToTeamAndToAgent(t *testing.T) {
 	}
 }
 
+// Rule 2, ping-pong between teams: billing hands a chat to support,
+// support's agent takes it and hands it back to billing's Unassigned. That
+// is A→B→A whoever held the chat in each team; passing it on to a third
+// team is not.
+func TestHandoffPingPongBetweenTeams(t *testing.T) {
+	for _, tt := range []struct {
+		back string
+		want bool
+	}{{"billing", true}, {"support", false}} {
+		t.Run("back to "+tt.back, func(t *testing.T) {
+			e := newEnv(t, envOptions{})
+			const from = "5491155550105"
+			id := inbox.ConversationID(from, "")
+			e.write(from, "factura")
+			e.claim(id, "ana")
+			r := validHandoff()
+			r.ToTeam, r.ToAgent = "support", ""
+			if _, err := e.x.Handoff(e.ctx, e.user("ana"), id, r); err != nil {
+				t.Fatal(err)
+			}
+			e.claim(id, "carla")
+			r.ToTeam = tt.back
+			// Back to support's own Unassigned is no ping-pong with
+			// billing: the chat stays where billing sent it.
+			c, err := e.x.Handoff(e.ctx, e.user("carla"), id, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.PingPong != tt.want || c.LastHandoff.PingPong != tt.want {
+				t.Errorf("billing→support→%s: ping-pong %v (handoff %v), want %v", tt.back, c.PingPong, c.LastHandoff.PingPong, tt.want)
+			}
+		})
+	}
+}
+
 // Rule 2, ping-pong: a handoff back to where the chat came from (A→B→A)
 // within ping_pong_window is flagged and counted; outside it, it is not.
 func TestHandoffPingPong(t *testing.T) {

@@ -124,6 +124,7 @@ func NewApp(o AppOptions) (*App, error) {
 	a.outbox, err = outbox.New(outbox.Options{
 		Redis: a.rdb, Prefix: cfg.KeyPrefix, Sender: client, Validator: &a.catalog, PhoneNumberID: cfg.WhatsApp.PhoneNumberID,
 		MPS: cfg.WhatsApp.MPS, TierLimit: cfg.WhatsApp.TierLimit, ConversionWindow: cfg.WhatsApp.ConversionWindow,
+		PairInterval: cfg.WhatsApp.PairInterval,
 		Results: func(ctx context.Context, r outbox.Result) {
 			if results != nil {
 				results(ctx, r)

@@ -53,7 +53,10 @@ type Config struct {
 		MPS              int           `yaml:"mps"`
 		TierLimit        int           `yaml:"tier_limit"`
 		ConversionWindow time.Duration `yaml:"conversion_window"`
-		OptOutKeywords   []string      `yaml:"opt_out_keywords"`
+		// PairInterval is the least time between two messages to one
+		// customer (Meta's pair rate limit). Default 6 s.
+		PairInterval   time.Duration `yaml:"pair_interval"`
+		OptOutKeywords []string      `yaml:"opt_out_keywords"`
 	} `yaml:"whatsapp"`
 
 	// Inbox, when present, runs the WhatsApp team inbox: its API under
@@ -109,6 +112,9 @@ func (c *Config) validate() error {
 	}
 	if err := c.WhatsApp.Config.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.WhatsApp.PairInterval < 0 {
+		errs = append(errs, fmt.Errorf("whatsapp.pair_interval: %v must not be negative", c.WhatsApp.PairInterval))
 	}
 	if c.Inbox != nil {
 		if err := c.Inbox.Validate(); err != nil {

@@ -27,11 +27,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/deflectd/deflectd/ari/aritest"
 	"github.com/deflectd/deflectd/ari/aritest/sim"
+	"github.com/deflectd/deflectd/inbox/inboxsim"
 	"github.com/deflectd/deflectd/whatsapp"
 	"github.com/deflectd/deflectd/whatsapp/whatsapptest"
 	dto "github.com/prometheus/client_model/go"
@@ -63,7 +65,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	o := demoOptions{stdout: stdout}
 	fs.DurationVar(&o.duration, "duration", 10*time.Minute, "simulated time callers keep arriving")
-	fs.Float64Var(&o.speed, "speed", 10, "simulated seconds per real second")
+	fs.Float64Var(&o.speed, "speed", 20, "simulated seconds per real second")
 	fs.Float64Var(&o.rate, "rate", 6, "callers per simulated minute, per queue")
 	fs.IntVar(&o.agents, "agents", 3, "agents per queue")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed of the simulation and the customers")
@@ -98,6 +100,7 @@ type demoSummary struct {
 	Sent, Delivered, Read                float64
 	Conversions                          float64
 	FakeMessages                         int
+	Inbox                                demoInboxSummary
 }
 
 func (d demoSummary) abandonRate() float64 {
@@ -109,7 +112,7 @@ func (d demoSummary) abandonRate() float64 {
 
 func runDemo(ctx context.Context, o demoOptions) error {
 	if o.drainTimeoutSimTime == 0 {
-		o.drainTimeoutSimTime = 10 * time.Minute
+		o.drainTimeoutSimTime = 15 * time.Minute
 	}
 	dir, err := os.MkdirTemp("", "deflectd-demo-")
 	if err != nil {
@@ -175,6 +178,10 @@ func runDemo(ctx context.Context, o demoOptions) error {
 		return err
 	}
 
+	ib, inboxCfg, err := newDemoInbox(dir, o.speed)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return err
@@ -198,8 +205,9 @@ whatsapp:
   phone_number_id: %q
   mps: 80
   tier_limit: 0
+  pair_interval: %v
 `, ln.Addr().String(), redisURL, prefix, fake.URL, fake.Username, rulesFile, templatesFile,
-		"http://"+waLn.Addr().String(), whatsapptest.DefaultPhoneNumberID)
+		"http://"+waLn.Addr().String(), whatsapptest.DefaultPhoneNumberID, scaled(6*time.Second).Round(time.Millisecond)) + inboxCfg
 	cfgFile := filepath.Join(dir, "deflectd.yaml")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		ln.Close()
@@ -224,6 +232,10 @@ whatsapp:
 	}
 	appURL := "http://" + ln.Addr().String()
 	wa.SetWebhookURL(appURL + "/webhook")
+	if err := ib.start(appURL, wa, o); err != nil {
+		ln.Close()
+		return err
+	}
 
 	stLn, err := net.Listen("tcp", o.statusAddr)
 	if err != nil {
@@ -234,7 +246,11 @@ whatsapp:
 	fmt.Fprintf(o.stdout, "deflectd demo: %v of a simulated contact center at %gx (2 queues, %d agents each, %g callers/min each)\n",
 		o.duration, o.speed, o.agents, o.rate)
 	fmt.Fprintf(o.stdout, "  status page  %s\n  metrics      %s/metrics\n  bridge log   %s\n", statusURL, appURL, logPath)
+	fmt.Fprintf(o.stdout, "  inbox API    %s (%d agents in %s, supervisor sofia)\n",
+		ib.api, len(ib.agents), strings.Join(ib.teams, ", "))
 	fmt.Fprintf(o.stdout, "  rules: %s with every duration divided by %g (the bridge's clock is real)\n", filepath.Join(src, "rules.yaml"), o.speed)
+	fmt.Fprintf(o.stdout, "  inbox policy (simulated time): critical after 2m, escalated after 5m, claim timeout 4m\n")
+	fmt.Fprintf(o.stdout, "  try          curl -H 'Authorization: Bearer %s' '%sconversations?view=pending'\n", ib.supervisor.Token, ib.api)
 
 	g, gctx := errgroup.WithContext(ctx)
 	appCtx, stopApp := context.WithCancel(context.WithoutCancel(gctx))
@@ -244,8 +260,13 @@ whatsapp:
 	simCtx, stopSim := context.WithCancel(gctx)
 	defer stopSim()
 	g.Go(func() error { return contact.Run(simCtx) })
-	summary := func() demoSummary { return collect(app, contact, wa) }
-	stSrv := &http.Server{Handler: statusHandler(summary, appURL), ReadHeaderTimeout: 10 * time.Second}
+	g.Go(func() error { return ib.sim.Run(simCtx) })
+	summary := func() demoSummary {
+		d := collect(app, contact, wa)
+		d.Inbox = ib.collect(ctx, app, o.speed)
+		return d
+	}
+	stSrv := &http.Server{Handler: statusHandler(summary, appURL, ib.api), ReadHeaderTimeout: 10 * time.Second}
 	go stSrv.Serve(stLn)
 	defer stSrv.Close()
 	if o.onReady != nil {
@@ -275,7 +296,8 @@ wait:
 			printProgress(o.stdout, summary())
 		}
 	}
-	// Customers answer a little after the last message; give them time.
+	// Customers answer a little after the last message; give them time,
+	// then let the agents finish the chats they are working.
 	if runErr == nil && ctx.Err() == nil {
 		settle := time.NewTimer(scaled(30*time.Second) + 2*time.Second)
 		select {
@@ -283,6 +305,9 @@ wait:
 		case <-ctx.Done():
 		}
 		settle.Stop()
+		if !waitQuiet(ctx, ib.sim, scaled(10*time.Second), scaled(10*time.Minute)) && ctx.Err() == nil {
+			fmt.Fprintf(o.stdout, "deflectd demo: the agents were still working chats at the limit (%s); summarising anyway\n", ib.sim.Work())
+		}
 	}
 	final := summary()
 	if o.onFinish != nil {
@@ -439,13 +464,23 @@ func demoLogger(path string) (*zap.Logger, func(), error) {
 }
 
 // demoTemplates registers the catalog's templates at the fake Cloud API,
-// as a business creates them in WhatsApp Manager, with the button label the
-// simulated customers tap.
+// as a business creates them in WhatsApp Manager, with the button labels
+// the simulated customers tap: "Hablar con un agente", or a survey's
+// scores.
 func demoTemplates(cat *whatsapp.Catalog) []whatsapptest.Template {
 	out := whatsapptest.TemplatesFromCatalog(cat)
 	for i := range out {
+		quick := 0
+		for _, b := range out[i].Buttons {
+			if b.SubType == whatsapp.ButtonQuickReply {
+				quick++
+			}
+		}
 		for j := range out[i].Buttons {
 			out[i].Buttons[j].Text = "Hablar con un agente"
+			if quick > 1 {
+				out[i].Buttons[j].Text = strconv.Itoa(j + 1) // a survey's scores
+			}
 		}
 	}
 	return out
@@ -504,9 +539,9 @@ func labelValue(m *dto.Metric, name string) string {
 func printProgress(w io.Writer, d demoSummary) {
 	// Abandons are the bridge's count, as in the summary (the simulator's
 	// own count includes short abandons).
-	fmt.Fprintf(w, "[%6s] calls %d  waiting %d  answered %d  abandoned %.0f (+%.0f short)  offers %.0f  accepted %.0f  deflections %.0f  sent %.0f  conversions %.0f\n",
+	fmt.Fprintf(w, "[%6s] calls %d  waiting %d  answered %d  abandoned %.0f (+%.0f short)  offers %.0f  accepted %.0f  deflections %.0f  sent %.0f  conversions %.0f  chats %.0f  pending %d\n",
 		d.Sim.SimTime.Truncate(time.Second), d.Sim.Arrivals, d.Sim.Waiting, d.Sim.Answered, d.Abandoned, d.Short,
-		d.Offers, d.Accepted, d.DeflectOffer+d.DeflectPerform+d.DeflectRecover, d.Sent, d.Conversions)
+		d.Offers, d.Accepted, d.DeflectOffer+d.DeflectPerform+d.DeflectRecover, d.Sent, d.Conversions, d.Inbox.Created, d.Inbox.Today.Pending)
 }
 
 func printSummary(w io.Writer, d demoSummary) {
@@ -523,12 +558,41 @@ deflectd demo summary (%s simulated)
 `, d.Sim.SimTime.Truncate(time.Second), d.Sim.Arrivals, d.Entered, d.Answered, d.Abandoned, d.Short, 100*d.abandonRate(),
 		d.Offers, d.Accepted, d.Declined, d.TimedOut, d.DeflectOffer, d.DeflectPerform, d.DeflectRecover,
 		d.Sent, d.FakeMessages, d.Delivered, d.Read, d.Conversions)
+	printInboxSummary(w, d.Inbox)
+}
+
+// waitQuiet waits until the simulated agents have had nothing to do for
+// hold, or until limit; it reports whether they went quiet.
+func waitQuiet(ctx context.Context, s *inboxsim.Sim, hold, limit time.Duration) bool {
+	deadline := time.NewTimer(limit)
+	defer deadline.Stop()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	var since time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-deadline.C:
+			return false
+		case now := <-tick.C:
+			switch {
+			case !s.Quiet():
+				since = time.Time{}
+			case since.IsZero():
+				since = now
+			case now.Sub(since) >= hold:
+				return true
+			}
+		}
+	}
 }
 
 var statusPage = template.Must(template.New("status").Parse(`<!doctype html>
 <html><head><meta charset="utf-8"><meta http-equiv="refresh" content="2"><title>deflectd demo</title>
 <style>body{font-family:sans-serif;margin:2em}td{padding:.2em 1em}td:last-child{text-align:right;font-weight:bold}</style></head>
-<body><h1>deflectd demo</h1><p>simulated time {{.Sim.SimTime}} · <a href="{{.Metrics}}">/metrics</a></p>
+<body><h1>deflectd demo</h1><p>simulated time {{.Sim.SimTime}} · <a href="{{.Metrics}}">/metrics</a> ·
+inbox API <a href="{{.InboxAPI}}">{{.InboxAPI}}</a> (bearer token: see the demo's output)</p>
 <table>
 <tr><td>calls</td><td>{{.Sim.Arrivals}}</td></tr>
 <tr><td>waiting now</td><td>{{.Sim.Waiting}}</td></tr>
@@ -539,19 +603,24 @@ var statusPage = template.Must(template.New("status").Parse(`<!doctype html>
 <tr><td>deflections: offer / perform / recover</td><td>{{.DeflectOffer}} / {{.DeflectPerform}} / {{.DeflectRecover}}</td></tr>
 <tr><td>WhatsApp sent / delivered / read</td><td>{{.Sent}} / {{.Delivered}} / {{.Read}}</td></tr>
 <tr><td>conversions</td><td>{{.Conversions}}</td></tr>
+<tr><td>inbox chats opened (from calls)</td><td>{{.Inbox.Created}} ({{.Inbox.FromCalls}})</td></tr>
+<tr><td>inbox pending now / seen and unanswered</td><td>{{.Inbox.Today.Pending}} / {{.Inbox.Today.SeenUnanswered}}</td></tr>
+<tr><td>inbox first response (mean, simulated s)</td><td>{{printf "%.0f" .Inbox.Today.FirstResponse}}</td></tr>
+<tr><td>inbox resolved / escalated</td><td>{{.Inbox.Agents.Resolved}} / {{.Inbox.Escalated}}</td></tr>
 </table></body></html>
 `))
 
-func statusHandler(summary func() demoSummary, appURL string) http.Handler {
+func statusHandler(summary func() demoSummary, appURL, inboxAPI string) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		d := summary()
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		statusPage.Execute(w, struct {
 			demoSummary
-			Rate    float64
-			Metrics string
-		}{d, 100 * d.abandonRate(), appURL + "/metrics"})
+			Rate     float64
+			Metrics  string
+			InboxAPI string
+		}{d, 100 * d.abandonRate(), appURL + "/metrics", inboxAPI})
 	})
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, appURL+"/metrics", http.StatusFound)

@@ -44,7 +44,7 @@ func TestDemo(t *testing.T) {
 		duration: 3 * time.Minute, speed: 60, rate: 12, agents: 1, seed: 7,
 		listen: "127.0.0.1:0", statusAddr: "127.0.0.1:0", accept: 0.8, decline: 0.1, replyRate: 1,
 		progress: time.Second, configDir: "../../configs/deflectd", logFile: t.TempDir() + "/demo.log",
-		stdout: &out, drainTimeoutSimTime: 5 * time.Minute,
+		stdout: &out, drainTimeoutSimTime: 15 * time.Minute,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -108,9 +108,26 @@ func TestDemo(t *testing.T) {
 		{"deflections by offer", `deflections +(\d+) by offer`},
 		{"messages at the fake Cloud API", `\((\d+) at the fake Cloud API`},
 		{"conversions", `conversions +(\d+)`},
+		{"inbox chats", `inbox chats +(\d+) opened`},
+		{"chats from calls", `opened \((\d+) from calls`},
+		{"chats taken", `agents took (\d+)`},
+		{"agent replies", `sent (\d+) replies`},
+		{"first responses", `mean over (\d+) answers`},
 	} {
 		if got := num(c.re); got < 1 {
 			t.Errorf("summary: %s = %d, want at least 1", c.what, got)
+		}
+	}
+	// The four metrics of the inbox.
+	for _, re := range []string{`first response +\S+ mean`, `pending now +\d+, of which \d+ seen and unanswered \(\d+%\)`,
+		`resolved per agent +\S`, `policy +\d+ alerts`} {
+		if !regexp.MustCompile(re).MatchString(text) {
+			t.Errorf("summary has no match for %q", re)
+		}
+	}
+	for _, bad := range []string{"inbox API errors", "inbox dashboard", "at the drain limit", "still working chats"} {
+		if strings.Contains(text, bad) {
+			t.Errorf("summary says %q", bad)
 		}
 	}
 }

@@ -25,8 +25,9 @@ type AutoStatus struct {
 type Customers struct {
 	// ReplyRate is the fraction of template messages answered, 0 to 1.
 	ReplyRate float64
-	// TapRate is the fraction of answers that tap the template's first
-	// quick-reply button (when it has one); the others write Text.
+	// TapRate is the fraction of answers that tap a quick-reply button of
+	// the template (when it has one; one at random when it has several,
+	// as a survey's scores); the others write Text.
 	TapRate float64
 	// Text is what a writing customer sends (default "Hola").
 	Text string
@@ -78,7 +79,7 @@ func (s *Server) followUp(m Message, tpl *Template, failCode int) {
 			if p.text == "" {
 				p.text = "Hola"
 			}
-			if payload, label, ok := tpl.tapPayload(m.Body.Template); ok && s.rng.Float64() < c.TapRate {
+			if payload, label, ok := tpl.tapPayload(m.Body.Template, s.rng.IntN); ok && s.rng.Float64() < c.TapRate {
 				p.reply, p.payload, p.text = "tap", payload, label
 			}
 		}

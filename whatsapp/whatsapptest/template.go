@@ -310,20 +310,29 @@ func parameterText(p ParameterBody) string {
 	return ""
 }
 
-// tapPayload is the payload a tap on the template's first quick-reply
-// button carries: the payload the message set for it, else the label.
-func (t *Template) tapPayload(tb *TemplateBody) (payload, text string, ok bool) {
+// tapPayload is the payload a tap on one of the template's quick-reply
+// buttons carries: the payload the message set for it, else the label.
+// With several buttons (a survey's scores), pick(n) chooses one of n.
+func (t *Template) tapPayload(tb *TemplateBody, pick func(n int) int) (payload, text string, ok bool) {
+	var quick []int
 	for i, b := range t.Buttons {
-		if b.SubType != ButtonQuickReply {
-			continue
+		if b.SubType == ButtonQuickReply {
+			quick = append(quick, i)
 		}
-		payload = b.Text
-		for _, c := range tb.Components {
-			if c.Type == "button" && c.Index == strconv.Itoa(i) && len(c.Parameters) == 1 {
-				payload = c.Parameters[0].Payload
-			}
-		}
-		return payload, b.Text, true
 	}
-	return "", "", false
+	if len(quick) == 0 {
+		return "", "", false
+	}
+	i := quick[0]
+	if len(quick) > 1 {
+		i = quick[pick(len(quick))]
+	}
+	b := t.Buttons[i]
+	payload = b.Text
+	for _, c := range tb.Components {
+		if c.Type == "button" && c.Index == strconv.Itoa(i) && len(c.Parameters) == 1 {
+			payload = c.Parameters[0].Payload
+		}
+	}
+	return payload, b.Text, true
 }

@@ -227,7 +227,8 @@ func (s *Sim) Stats() Stats {
 }
 
 // Drained is closed once callers stopped arriving (Options.Duration) and
-// every caller has left.
+// every caller has left or is talking to an agent: what remains is talk
+// time, in which the application has no part.
 func (s *Sim) Drained() <-chan struct{} { return s.drained }
 
 // Run waits for the application to connect, then runs the contact center
@@ -566,6 +567,7 @@ func (s *Sim) agentAnswers(a *agent, c *caller) {
 	}
 	s.count(func(st *Stats) { st.Answered++ })
 	c.talkEnd = s.after(s.exp(c.q.cfg.HandleTime), func() { s.agentHangsUp(a, c) })
+	s.checkDrained()
 }
 
 // agentHangsUp ends a served call from the agent's side (§6e); the app
@@ -697,8 +699,13 @@ func (s *Sim) hungUpByApp(id string) {
 }
 
 func (s *Sim) checkDrained() {
-	if s.arriving || len(s.callers) > 0 {
+	if s.arriving {
 		return
+	}
+	for _, c := range s.callers {
+		if !c.answered {
+			return
+		}
 	}
 	select {
 	case <-s.drained:
