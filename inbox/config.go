@@ -112,9 +112,10 @@ type QuickReplyConfig struct {
 
 // QuickReplyData is what a quick reply's text can use.
 type QuickReplyData struct {
-	// Name is the customer's profile name ("" when unknown).
+	// Name is the first word of the customer's profile name ("" when
+	// unknown): a greeting uses the first name.
 	Name string
-	// Agent and Team are the replying agent's name and the chat's team.
+	// Agent is the replying agent's first name, Team the chat's team.
 	Agent, Team string
 	// Queue, Option and Reason come from the call, when there was one.
 	Queue, Option, Reason string
@@ -168,7 +169,7 @@ func (c *Config) Validate() error {
 		f := fmt.Sprintf("teams[%d]", i)
 		switch j, dup := seen[t.Name]; {
 		case !validName(t.Name):
-			bad(f+".name", "%q: want letters, digits, '-' or '_'", t.Name)
+			bad(f+".name", "%q: want letters, digits, '-', '_' or '.'", t.Name)
 		case dup:
 			bad(f+".name", "%q already names teams[%d]", t.Name, j)
 		default:
@@ -216,7 +217,7 @@ func (c *Config) Validate() error {
 	for i, q := range c.QuickReplies {
 		f := fmt.Sprintf("quick_replies[%d]", i)
 		if !validName(q.ID) || ids[q.ID] {
-			bad(f+".id", "%q: want a unique name of letters, digits, '-' or '_'", q.ID)
+			bad(f+".id", "%q: want a unique name of letters, digits, '-', '_' or '.'", q.ID)
 		}
 		ids[q.ID] = true
 		if strings.TrimSpace(q.Text) == "" {

@@ -1072,7 +1072,13 @@ func (x *Inbox) send(ctx context.Context, u *User, id, msgID string, automatic b
 			// The same client id again: its message exists; enqueue it
 			// again (the outbox ignores a key it holds) so that a
 			// request cut off before the enqueue still goes out once.
+			// The request builds what it would send, on a copy: the
+			// stored message keeps what the first request made of it.
 			out, again = old, true
+			scratch := *old
+			if m, err := build(ch, &scratch); err == nil {
+				wm = m
+			}
 			return errNoChange
 		}
 		if c.Status != StatusOpen {
@@ -1112,13 +1118,14 @@ func (x *Inbox) send(ctx context.Context, u *User, id, msgID string, automatic b
 		if err == nil && rec != nil {
 			return out, nil
 		}
-		var m whatsapp.Message
-		if out.Type == "text" {
-			m = *whatsapp.NewTextMessage(c.Contact, out.Text)
-		} else {
+		if wm == nil && out.Type == "text" {
+			// The request no longer builds (the window closed since):
+			// what the agent wrote still goes out.
+			wm = whatsapp.NewTextMessage(c.Contact, out.Text)
+		}
+		if wm == nil {
 			return out, nil
 		}
-		wm = &m
 	}
 	_, err = x.opts.Outbox.Enqueue(ctx, outbox.Job{Key: out.OutboxKey, Kind: outbox.KindAgent, Message: wm,
 		Meta: map[string]string{"conversation": id, "message": out.ID, "agent": u.ID}})

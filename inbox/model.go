@@ -212,7 +212,7 @@ const (
 // message (the deflection template the customer answered, a survey).
 type Message struct {
 	// ID is the wamid of an inbound message, or the inbox's own id of an
-	// outbound one ("m" and a random suffix, or the client's id).
+	// outbound one ("o" and a random suffix, or "o" and the client's id).
 	ID        string    `json:"id"`
 	Seq       int64     `json:"seq"`
 	Direction Direction `json:"direction"`

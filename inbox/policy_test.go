@@ -346,24 +346,15 @@ func TestServiceWindowDeadline(t *testing.T) {
 	}
 }
 
-// extraTemplates adds, to the catalog, a template without parameters
-// (an agent's follow-up outside the window) and the CSAT survey with
-// its five quick-reply scores.
+// extraTemplates adds, to the catalog, a template for an agent's
+// follow-up outside the window (the shipped catalog has the CSAT survey,
+// csat_v1).
 const extraTemplates = `
   - name: followup_v1
     language: es_AR
     category: UTILITY
     body:
       - {name: wait, value: "{{.WaitText}}"}
-  - name: csat_v1
-    language: es_AR
-    category: UTILITY
-    buttons:
-      - {type: quick_reply, index: 0, payload: "{{.Payload}}:1"}
-      - {type: quick_reply, index: 1, payload: "{{.Payload}}:2"}
-      - {type: quick_reply, index: 2, payload: "{{.Payload}}:3"}
-      - {type: quick_reply, index: 3, payload: "{{.Payload}}:4"}
-      - {type: quick_reply, index: 4, payload: "{{.Payload}}:5"}
 `
 
 // Rule 3: an agent reply WhatsApp reports failed (asynchronously, as

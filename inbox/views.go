@@ -614,7 +614,8 @@ var ErrEventsLost = errors.New("inbox: events were missed; reload")
 
 // Events returns the events after id (exclusive; "" or "$" for only new
 // ones), waiting up to block for one when there are none. An id older
-// than the stream's first event returns ErrEventsLost.
+// than the stream's first event, once the stream has been trimmed,
+// returns ErrEventsLost.
 func (x *Inbox) Events(ctx context.Context, after string, block time.Duration) ([]Event, error) {
 	if after == "" {
 		after = "$"

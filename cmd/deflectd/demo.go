@@ -149,8 +149,9 @@ func runDemo(ctx context.Context, o demoOptions) error {
 	scaled := func(d time.Duration) time.Duration { return time.Duration(float64(d) / o.speed) }
 	wa := whatsapptest.New(whatsapptest.Options{Token: token, AppSecret: appSecret, Templates: demoTemplates(cat),
 		AutoStatus: &whatsapptest.AutoStatus{Interval: scaled(2 * time.Second)},
-		Customers:  &whatsapptest.Customers{ReplyRate: o.replyRate, TapRate: 0.5, Text: "Hola, sigo por acá", Delay: scaled(20 * time.Second)},
-		Seed:       o.seed})
+		Customers: &whatsapptest.Customers{ReplyRate: o.replyRate, TapRate: 0.5, Text: "Hola, sigo por acá", Delay: scaled(20 * time.Second),
+			AlwaysTap: []string{"csat_v1"}},
+		Seed: o.seed})
 	defer wa.Close()
 	waLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -313,9 +314,12 @@ wait:
 	if o.onFinish != nil {
 		o.onFinish()
 	}
+	// Stop what talks to the bridge before the bridge: the agents and the
+	// callers, then the fake Cloud API's webhooks in flight.
 	stopSim()
-	stopApp()
 	g.Wait()
+	wa.Close()
+	stopApp()
 	if err := <-appDone; err != nil && runErr == nil {
 		runErr = fmt.Errorf("the bridge stopped: %v", err)
 	}

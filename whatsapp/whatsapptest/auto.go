@@ -1,6 +1,9 @@
 package whatsapptest
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // AutoStatus makes the fake send status webhooks for every accepted
 // message, as a live number does, for the demo and for tests of status
@@ -33,6 +36,9 @@ type Customers struct {
 	Text string
 	// Delay is the wait before answering, after any automatic statuses.
 	Delay time.Duration
+	// AlwaysTap names templates whose answers are always taps, as a
+	// survey's are: a customer answers a score with a button, not text.
+	AlwaysTap []string
 }
 
 // plan is what the fake does after accepting one message.
@@ -79,7 +85,7 @@ func (s *Server) followUp(m Message, tpl *Template, failCode int) {
 			if p.text == "" {
 				p.text = "Hola"
 			}
-			if payload, label, ok := tpl.tapPayload(m.Body.Template, s.rng.IntN); ok && s.rng.Float64() < c.TapRate {
+			if payload, label, ok := tpl.tapPayload(m.Body.Template, s.rng.IntN); ok && (slices.Contains(c.AlwaysTap, tpl.Name) || s.rng.Float64() < c.TapRate) {
 				p.reply, p.payload, p.text = "tap", payload, label
 			}
 		}
