@@ -1188,8 +1188,9 @@ func (x *Inbox) Seen(ctx context.Context, u *User, id string) (*Conversation, er
 	return c, nil
 }
 
-// Typing shows the customer a typing indicator (with the read receipt)
-// while u writes a reply.
+// Typing shows the customer a typing indicator while u writes a reply.
+// WhatsApp sends it only with a read receipt, so with mark_read off there
+// is none.
 func (x *Inbox) Typing(ctx context.Context, u *User, id string) error {
 	l, err := x.st.load(ctx, id, false, time.Time{})
 	if err != nil {
@@ -1201,7 +1202,7 @@ func (x *Inbox) Typing(ctx context.Context, u *User, id string) error {
 	if err := Can(u, ActReply, l.conv); err != nil {
 		return forbidden(err)
 	}
-	if x.opts.Reader == nil || l.conv.LastInboundID == "" || !l.conv.WindowOpen(x.now()) {
+	if x.opts.Reader == nil || !x.cfg.markRead() || l.conv.LastInboundID == "" || !l.conv.WindowOpen(x.now()) {
 		return nil
 	}
 	if err := x.opts.Reader.MarkRead(ctx, l.conv.LastInboundID, true); err != nil {

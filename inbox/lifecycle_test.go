@@ -352,8 +352,8 @@ func TestSurveyRecordsCSAT(t *testing.T) {
 }
 
 // Marking read: opening a chat (Seen) marks the customer's last message
-// read on WhatsApp (blue ticks), once per message; mark_read: false turns
-// it off.
+// read on WhatsApp (blue ticks), once per message, and the typing
+// indicator comes with a read receipt; mark_read: false turns both off.
 func TestSeenMarksRead(t *testing.T) {
 	for _, markRead := range []bool{true, false} {
 		t.Run(fmt.Sprint("mark_read=", markRead), func(t *testing.T) {
@@ -370,11 +370,14 @@ func TestSeenMarksRead(t *testing.T) {
 			e.x.Seen(e.ctx, e.user("ana"), id)
 			second := e.write(from, "hola?")
 			e.x.Seen(e.ctx, e.user("bob"), id)
+			if err := e.x.Typing(e.ctx, e.user("bob"), id); err != nil {
+				t.Fatal(err)
+			}
 			var got []string
 			for _, r := range e.wa.Reads() {
-				got = append(got, r.MessageID)
+				got = append(got, fmt.Sprintf("%s typing=%v", r.MessageID, r.Typing))
 			}
-			want := []string{first, second}
+			want := []string{first + " typing=false", second + " typing=false", second + " typing=true"}
 			if !markRead {
 				want = nil
 			}

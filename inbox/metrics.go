@@ -77,7 +77,7 @@ func newMetrics(reg prometheus.Registerer, teams []string, agents []string) (*me
 	m.lost = counter("deflectd_inbox_lost_total", "Chats lost: unanswered when the window closed, or escalated and still unanswered after lost_after, by team and reason.", "team", "reason")
 	m.csat = counter("deflectd_inbox_csat_total", "Post-chat survey answers, by team and score (1-5).", "team", "score")
 	m.messages = counter("deflectd_inbox_messages_total", "Messages stored in conversations, by direction and kind.", "direction", "kind")
-	m.replyFailures = counter("deflectd_inbox_reply_failures_total", "Agent messages WhatsApp refused, by team and Meta error code.", "team", "code")
+	m.replyFailures = counter("deflectd_inbox_reply_failures_total", "Agent messages and surveys that failed, by team and Meta error code (\"other\": another code, or the outbox never held the message).", "team", "code")
 	m.created = counter("deflectd_inbox_conversations_total", "Conversations created, by team and origin (deflection: the customer answered a call's message; direct).", "team", "origin")
 	m.lateness = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "deflectd_inbox_timer_lateness_seconds",
 		Help:    "How late the policy's timers ran after their due time.",

@@ -25,8 +25,8 @@ const (
 // Query selects a page of a view.
 type Query struct {
 	View string
-	// Team narrows the view to one team; Agent picks whose Mine a
-	// supervisor looks at.
+	// Team narrows any view to one team (an agent's to one of its
+	// own); Agent picks whose Mine a supervisor looks at.
 	Team, Agent string
 	// Tag, Priority and Level filter the page.
 	Tag      string
@@ -161,6 +161,10 @@ func inView(u *User, q Query, c *Conversation) bool {
 
 func (q *Query) matches(c *Conversation) bool {
 	switch {
+	case q.Team != "" && c.Team != q.Team:
+		// The views whose index spans teams (Mine, All, an agent's
+		// Resolved) narrow here.
+		return false
 	case q.Tag != "" && !slices.Contains(c.Tags, q.Tag):
 		return false
 	case q.Priority != "" && c.Priority != q.Priority:

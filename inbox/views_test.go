@@ -88,6 +88,11 @@ func TestViewsAndCounts(t *testing.T) {
 		{"ana", inbox.Query{View: inbox.ViewUnassigned, Tag: "price"}, b[4:5]},
 		{"ana", inbox.Query{View: inbox.ViewUnassigned, Priority: inbox.PriorityHigh}, b[4:5]},
 		{"sue", inbox.Query{View: inbox.ViewAll, Priority: inbox.PriorityHigh}, b[4:5]},
+		// Team narrows the views whose index spans teams too.
+		{"sue", inbox.Query{View: inbox.ViewAll, Team: "support"}, byTeam["support"]},
+		{"ana", inbox.Query{View: inbox.ViewMine, Team: "billing"}, b[:2]},
+		{"sue", inbox.Query{View: inbox.ViewMine, Agent: "ana", Team: "support"}, nil},
+		{"ana", inbox.Query{View: inbox.ViewResolved, Team: "billing"}, b[2:3]},
 	}
 	for _, tt := range tests {
 		p, err := e.x.List(e.ctx, e.user(tt.user), tt.q)

@@ -157,7 +157,7 @@ var catalog = []Metric{
 	{"deflectd_inbox_messages_total", Counter, []string{"direction", "kind"},
 		"Messages stored in conversations, by direction and kind.", GroupInbox},
 	{"deflectd_inbox_reply_failures_total", Counter, []string{"team", "code"},
-		"Agent messages WhatsApp refused, by team and Meta error code.", GroupInbox},
+		"Agent messages and surveys that failed, by team and Meta error code (\"other\": another code, or the outbox never held the message).", GroupInbox},
 	{"deflectd_inbox_agents", Gauge, []string{"status"},
 		"Agents and supervisors by availability (online, away, offline).", GroupInbox},
 	{"deflectd_inbox_timer_lateness_seconds", Histogram, nil,
