@@ -17,6 +17,7 @@ import (
 	"github.com/deflectd/deflectd/deflect/rules"
 	"github.com/deflectd/deflectd/inbox"
 	"github.com/deflectd/deflectd/inbox/inboxhttp"
+	"github.com/deflectd/deflectd/inbox/inboxui"
 	"github.com/deflectd/deflectd/whatsapp"
 	"github.com/deflectd/deflectd/whatsapp/outbox"
 	"github.com/deflectd/deflectd/whatsapp/webhook"
@@ -317,6 +318,7 @@ func (a *App) Handler() http.Handler {
 	mux.Handle("/webhook", a.hook)
 	if a.inboxAPI != nil {
 		mux.Handle(inboxhttp.Base, a.inboxAPI.Handler())
+		mux.Handle(inboxui.Base, inboxui.Handler())
 	}
 	return mux
 }
