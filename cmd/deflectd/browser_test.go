@@ -19,6 +19,7 @@ import (
 	"github.com/deflectd/deflectd/inbox"
 	"github.com/deflectd/deflectd/internal/redistest"
 	"github.com/deflectd/deflectd/whatsapp"
+	"github.com/deflectd/deflectd/whatsapp/outbox"
 	"github.com/deflectd/deflectd/whatsapp/whatsapptest"
 )
 
@@ -27,6 +28,8 @@ import (
 type inboxStack struct {
 	base string // http://127.0.0.1:port
 	wa   *whatsapptest.Server
+	app  *App
+	cat  *whatsapp.Catalog
 }
 
 const browserPassword = "correct-horse-1"
@@ -50,9 +53,9 @@ func startInboxStack(t *testing.T) *inboxStack {
 	}
 	dir := t.TempDir()
 	users := fmt.Sprintf(`users:
-  - {id: ana, name: Ana Pérez, role: agent, teams: [billing], password_hash: %[1]q}
-  - {id: bob, name: Bob Gómez, role: agent, teams: [billing], password_hash: %[1]q}
-  - {id: carla, name: Carla Ruiz, role: agent, teams: [support], password_hash: %[1]q}
+  - {id: ana, name: Ana Pérez, role: agent, teams: [support], password_hash: %[1]q}
+  - {id: bob, name: Bob Gómez, role: agent, teams: [support], password_hash: %[1]q}
+  - {id: carla, name: Carla Ruiz, role: agent, teams: [billing], password_hash: %[1]q}
   - {id: sue, name: Sue Díaz, role: supervisor, teams: [billing, support], password_hash: %[1]q}
 `, hash)
 	if err := os.WriteFile(filepath.Join(dir, "users.yaml"), []byte(users), 0o600); err != nil {
@@ -78,7 +81,10 @@ inbox:
   users_file: users.yaml
   teams: [{name: billing}, {name: support}]
   default_team: support
+  # Accelerated, so that a chat left unanswered escalates within the test.
+  policy: {critical_after: 3s, escalate_after: 6s}
   routing:
+    calls: [{queue: support, team: support}]
     keywords: [{team: billing, words: [factura]}]
 `, rs.URL(), rs.Prefix, fake.URL, fake.Username, filepath.Join(configs, "rules.yaml"), filepath.Join(configs, "templates.yaml"),
 		wa.URL, wa.PhoneNumberID)
@@ -96,7 +102,7 @@ inbox:
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &inboxStack{base: "http://" + ln.Addr().String(), wa: wa}
+	s := &inboxStack{base: "http://" + ln.Addr().String(), wa: wa, app: app, cat: cat}
 	wa.SetWebhookURL(s.base + "/webhook")
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -108,6 +114,29 @@ inbox:
 		}
 	})
 	return s
+}
+
+// deflect sends a call's deflection template to a number through the
+// outbox, as the engine does, and returns the message the fake received.
+func (s *inboxStack) deflect(t *testing.T, to string) whatsapptest.Message {
+	t.Helper()
+	const callID = "1733500000.77"
+	key := callID + ":" + outbox.KindOffer
+	meta := map[string]string{"call_id": callID, "queue": "support", "option": "4", "reason": "returns",
+		"wait_s": "95", "ewt_s": "240", "position": "3"}
+	m, err := s.cat.Render("queue_deflect_v1", "es_AR", to, whatsapp.CallContext{CallID: callID, Queue: "support",
+		MenuOption: "4", Reason: "returns", Wait: 95 * time.Second, CallerNumber: to, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.app.outbox.Enqueue(t.Context(), outbox.Job{Key: key, Kind: outbox.KindOffer, Message: m, Meta: meta}); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := s.wa.WaitMessages(t.Context(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msgs[0]
 }
 
 // chromium returns the browser's path, or skips (fails in CI) without it.
@@ -193,10 +222,14 @@ func (b *browser) login(base, user string) {
 }
 
 // TestInboxBrowser drives the inbox's web UI in headless Chromium against
-// deflectd: a customer's message appears in two agents' Unassigned with
-// no reload; one takes it and it leaves the other's; the reply reaches the
-// fake Cloud API once and its ticks turn read; an agent of another team
-// who opens the chat by its URL gets the 403 page.
+// deflectd: a deflected customer's tap appears in two agents' Unassigned
+// with no reload, with the call's context card; one takes it and it
+// leaves the other's; the reply reaches the fake Cloud API once and its
+// ticks turn read; a handoff without its tag says so, and with it the chat
+// reaches billing, whose agent sees the handoff card first; a chat nobody
+// answers turns critical, then escalated, on the supervisor's Pending
+// view; a chat past its 24-hour window offers templates only; and an
+// agent of another team who opens a chat by its URL gets the 403 page.
 func TestInboxBrowser(t *testing.T) {
 	exe := chromium(t)
 	if testing.Short() {
@@ -222,9 +255,18 @@ func TestInboxBrowser(t *testing.T) {
 	ana.run("live", live)
 	bob.run("live", live)
 
+	// A caller deflected from the support queue taps the template's button.
 	const from = "5491155550142"
 	id := inbox.ConversationID(from, "")
-	if _, err := s.wa.SendText(t.Context(), from, "Hola, la factura de este mes vino mal"); err != nil {
+	offer := s.deflect(t, "+"+from)
+	payload := ""
+	for _, c := range offer.Body.Template.Components {
+		if c.Type == "button" && len(c.Parameters) > 0 {
+			payload = c.Parameters[0].Payload
+		}
+	}
+	if _, err := s.wa.SendButtonTap(t.Context(), from, offer.WAMID, payload, "Hablar con un agente",
+		whatsapptest.WithProfileName("María Gómez")); err != nil {
 		t.Fatal(err)
 	}
 	row := `#list .row[data-id="` + id + `"]`
@@ -234,12 +276,12 @@ func TestInboxBrowser(t *testing.T) {
 
 	ana.run("open-and-take",
 		chromedp.Click(chromedp.CSS(row)),
-		chromedp.WaitVisible(chromedp.ID("take")),
+		chromedp.WaitVisible(chromedp.ID("context-h")),
 		chromedp.Click(chromedp.ID("take")),
 		waitJS(`document.getElementById('owner').textContent === 'ana'`))
 	bob.run("taken-elsewhere", waitJS(`document.querySelector('`+row+`') === null`))
 
-	const answer = "Hola Ana acá, ya reviso tu factura"
+	const answer = "Hola María, soy Ana: ¿qué producto querés devolver?"
 	ana.run("reply",
 		chromedp.WaitVisible(chromedp.ID("reply-text")),
 		chromedp.SendKeys(chromedp.ID("reply-text"), answer),
@@ -258,9 +300,59 @@ func TestInboxBrowser(t *testing.T) {
 		t.Errorf("the fake Cloud API got %d replies, want exactly 1", texts)
 	}
 
+	// The handoff needs its four fields: without a tag, the form says so.
+	ana.run("handoff-missing-tag",
+		chromedp.Click(chromedp.ID("handoff")),
+		chromedp.WaitVisible(chromedp.ID("handoff-form")),
+		chromedp.SendKeys(chromedp.ID("ho-reason"), "Pide la nota de crédito de la devolución"),
+		chromedp.SendKeys(chromedp.ID("ho-next"), "Emitir la nota de crédito y avisarle"),
+		chromedp.Click(chromedp.ID("ho-submit")),
+		chromedp.WaitVisible(chromedp.CSS(`.error[data-field="tag"]`)))
+	ana.run("handoff",
+		chromedp.SendKeys(chromedp.ID("ho-tag"), "nota-de-credito"),
+		chromedp.Click(chromedp.ID("ho-submit")),
+		waitJS(`document.getElementById('handoff-form') === null && document.querySelector('`+row+`') === null`))
+
 	carla := newBrowser(t, exe, "carla", shots)
 	carla.login(s.base, "carla")
-	carla.run("foreign-chat-by-url",
+	carla.run("handoff-arrives",
+		chromedp.WaitVisible(chromedp.CSS(row)),
+		chromedp.Click(chromedp.CSS(row)),
+		chromedp.WaitVisible(chromedp.ID("handoff-h")),
+		chromedp.WaitVisible(chromedp.ID("context-h")),
+		waitJS(`!!(document.getElementById('handoff-h').compareDocumentPosition(document.getElementById('context-h')) & Node.DOCUMENT_POSITION_FOLLOWING)`),
+		waitJS(`document.querySelector('.card').textContent.includes('nota-de-credito')`),
+		chromedp.Click(chromedp.ID("take")),
+		waitJS(`document.getElementById('owner').textContent === 'carla'`))
+
+	// Another chat nobody answers turns critical, then escalates, on the
+	// supervisor's Pending view.
+	sue := newBrowser(t, exe, "sue", shots)
+	sue.login(s.base, "sue")
+	const quiet = "5491155550199"
+	if _, err := s.wa.SendText(t.Context(), quiet, "Hola? alguien?"); err != nil {
+		t.Fatal(err)
+	}
+	timer := `#list .row[data-id="` + inbox.ConversationID(quiet, "") + `"] .timer`
+	sue.run("pending-normal", chromedp.WaitVisible(chromedp.CSS(timer)))
+	sue.run("pending-critical", waitJS(`document.querySelector('`+timer+`').dataset.level === 'critical'`))
+	sue.run("pending-escalated", waitJS(`document.querySelector('`+timer+`').dataset.level === 'escalated'`))
+
+	// A chat whose 24-hour window closed offers templates only.
+	const late = "5491155550177"
+	if _, err := s.wa.SendText(t.Context(), late, "¿Siguen ahí?", whatsapptest.WithTime(time.Now().Add(-25*time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	lateRow := `#list .row[data-id="` + inbox.ConversationID(late, "") + `"]`
+	ana.run("window-closed",
+		chromedp.WaitVisible(chromedp.CSS(lateRow)),
+		chromedp.Click(chromedp.CSS(lateRow)),
+		chromedp.WaitVisible(chromedp.ID("template-picker")),
+		waitJS(`document.getElementById('reply-text') === null && document.getElementById('tpl-pick').options.length > 0`))
+
+	// bob (support) may not open carla's billing chat by its URL.
+	bob.run("foreign-chat-by-url",
 		chromedp.Navigate(s.base+"/inbox/#/c/"+id),
+		chromedp.Reload(),
 		chromedp.WaitVisible(chromedp.CSS(`.error[data-status="403"]`)))
 }

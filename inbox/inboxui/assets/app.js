@@ -19,6 +19,15 @@ const words = {
     nextStep: 'Next step', tag: 'Tag', owner: 'Owner', team: 'Team', nobody: 'nobody', forbidden: 'You may not open this conversation.',
     notFound: 'No such conversation.', queued: 'pending', sent: 'sent', delivered: 'delivered', read: 'read', failed: 'failed',
     seenUnanswered: 'seen, unanswered', unseen: 'unseen', live: 'live', reconnecting: 'reconnecting…',
+    handOff: 'Hand off', to: 'To', high: 'high', medium: 'medium', low: 'low', cancel: 'Cancel', submit: 'Hand off',
+    resolve: 'Resolve', note: 'Closing note', kind: 'Closing kind', next_step: 'next step', question: 'question',
+    confirmation: 'confirmation', reopen: 'Reopen', template: 'Template', sendTemplate: 'Send template',
+    quickReplies: 'Quick replies', search: 'Search number or name', allTeams: 'all teams', anyPriority: 'any priority',
+    tagFilter: 'Tag', filters: 'Filters', agents: 'Agents', load: 'open', today: 'Today', firstResponse: 'First response',
+    seenPct: 'Seen and unanswered', resolvedToday: 'Resolved', lostToday: 'Chats lost', reassign: 'Reassign to',
+    notify: 'Allow notifications', alertCritical: 'A chat of yours is waiting', alertEscalated: 'A chat escalated',
+    shortcuts: 'Keyboard shortcuts', close: 'Close', keyMove: 'move in the list', keyOpen: 'open the chat', keyTake: 'take it',
+    keySearch: 'search', keyHelp: 'this help', resolved: 'resolved', sending: 'sending…', dismiss: 'Dismiss',
   },
   es: {
     signIn: 'Ingresar', user: 'Usuario', password: 'Contraseña', signOut: 'Salir', language: 'Idioma',
@@ -31,6 +40,15 @@ const words = {
     nextStep: 'Próximo paso', tag: 'Etiqueta', owner: 'Responsable', team: 'Equipo', nobody: 'nadie', forbidden: 'No podés abrir esta conversación.',
     notFound: 'No existe esa conversación.', queued: 'pendiente', sent: 'enviado', delivered: 'entregado', read: 'leído', failed: 'falló',
     seenUnanswered: 'visto, sin respuesta', unseen: 'sin ver', live: 'en vivo', reconnecting: 'reconectando…',
+    handOff: 'Derivar', to: 'A', high: 'alta', medium: 'media', low: 'baja', cancel: 'Cancelar', submit: 'Derivar',
+    resolve: 'Resolver', note: 'Nota de cierre', kind: 'Tipo de cierre', next_step: 'próximo paso', question: 'pregunta',
+    confirmation: 'confirmación', reopen: 'Reabrir', template: 'Plantilla', sendTemplate: 'Enviar plantilla',
+    quickReplies: 'Respuestas rápidas', search: 'Buscar número o nombre', allTeams: 'todos los equipos', anyPriority: 'cualquier prioridad',
+    tagFilter: 'Etiqueta', filters: 'Filtros', agents: 'Agentes', load: 'abiertos', today: 'Hoy', firstResponse: 'Primera respuesta',
+    seenPct: 'Vistos sin respuesta', resolvedToday: 'Resueltos', lostToday: 'Chats perdidos', reassign: 'Reasignar a',
+    notify: 'Permitir notificaciones', alertCritical: 'Un chat tuyo está esperando', alertEscalated: 'Un chat escaló',
+    shortcuts: 'Atajos de teclado', close: 'Cerrar', keyMove: 'moverse en la lista', keyOpen: 'abrir el chat', keyTake: 'tomarlo',
+    keySearch: 'buscar', keyHelp: 'esta ayuda', resolved: 'resuelto', sending: 'enviando…', dismiss: 'Cerrar',
   },
 };
 
@@ -176,12 +194,104 @@ function HandoffCard({ t, h }) {
   </section>`;
 }
 
-function Conversation({ t, id, version, onChanged }) {
+// FieldError shows the API's 400 under the field it names.
+function fieldProps(err, name) {
+  return err && err.field === name ? { 'aria-invalid': 'true', 'aria-describedby': 'err-' + name } : {};
+}
+function FieldError({ err, name, label }) {
+  if (!err || err.field !== name) return null;
+  return html`<p class="error" id=${'err-' + name} role="alert" data-field=${name}>${label}: ${err.message}</p>`;
+}
+
+function HandoffForm({ t, teams, onSubmit, onCancel }) {
+  const [f, setF] = useState({ to_team: teams[0] || '', reason: '', priority: 'medium', next_step: '', tag: '' });
+  const [err, setErr] = useState(null);
+  const set = (k) => (e) => setF({ ...f, [k]: e.target.value });
+  const submit = async (e) => {
+    e.preventDefault();
+    setErr(await onSubmit(f));
+  };
+  return html`<form class="card" id="handoff-form" onSubmit=${submit} aria-labelledby="handoff-form-h" novalidate>
+    <h3 id="handoff-form-h">${t.handOff}</h3>
+    <label for="ho-team">${t.to}</label>
+    <select id="ho-team" value=${f.to_team} onChange=${set('to_team')} ...${fieldProps(err, 'to_team')}>
+      ${teams.map((x) => html`<option value=${x}>${x}</option>`)}</select>
+    <${FieldError} err=${err} name="to_team" label=${t.to} />
+    <label for="ho-reason">${t.reason}</label>
+    <input id="ho-reason" value=${f.reason} onInput=${set('reason')} ...${fieldProps(err, 'reason')} />
+    <${FieldError} err=${err} name="reason" label=${t.reason} />
+    <label for="ho-priority">${t.priority}</label>
+    <select id="ho-priority" value=${f.priority} onChange=${set('priority')} ...${fieldProps(err, 'priority')}>
+      ${['high', 'medium', 'low'].map((x) => html`<option value=${x}>${t[x]}</option>`)}</select>
+    <${FieldError} err=${err} name="priority" label=${t.priority} />
+    <label for="ho-next">${t.nextStep}</label>
+    <input id="ho-next" value=${f.next_step} onInput=${set('next_step')} ...${fieldProps(err, 'next_step')} />
+    <${FieldError} err=${err} name="next_step" label=${t.nextStep} />
+    <label for="ho-tag">${t.tag}</label>
+    <input id="ho-tag" value=${f.tag} onInput=${set('tag')} ...${fieldProps(err, 'tag')} />
+    <${FieldError} err=${err} name="tag" label=${t.tag} />
+    ${err && !err.field && html`<p class="error" role="alert">${err.message}</p>`}
+    <div class="actions"><button class="primary" type="submit" id="ho-submit">${t.submit}</button>
+      <button type="button" onClick=${onCancel}>${t.cancel}</button></div>
+  </form>`;
+}
+
+function ResolveForm({ t, onSubmit, onCancel }) {
+  const [f, setF] = useState({ note: '', kind: 'confirmation' });
+  const [err, setErr] = useState(null);
+  const submit = async (e) => {
+    e.preventDefault();
+    setErr(await onSubmit(f));
+  };
+  return html`<form class="card" id="resolve-form" onSubmit=${submit} aria-labelledby="resolve-form-h" novalidate>
+    <h3 id="resolve-form-h">${t.resolve}</h3>
+    <label for="rs-note">${t.note}</label>
+    <textarea id="rs-note" value=${f.note} onInput=${(e) => setF({ ...f, note: e.target.value })} ...${fieldProps(err, 'note')}></textarea>
+    <${FieldError} err=${err} name="note" label=${t.note} />
+    <label for="rs-kind">${t.kind}</label>
+    <select id="rs-kind" value=${f.kind} onChange=${(e) => setF({ ...f, kind: e.target.value })}>
+      ${['next_step', 'question', 'confirmation'].map((x) => html`<option value=${x}>${t[x]}</option>`)}</select>
+    ${err && !err.field && html`<p class="error" role="alert">${err.message}</p>`}
+    <div class="actions"><button class="primary" type="submit" id="rs-submit">${t.resolve}</button>
+      <button type="button" onClick=${onCancel}>${t.cancel}</button></div>
+  </form>`;
+}
+
+function TemplatePicker({ t, onSend }) {
+  const [list, setList] = useState([]);
+  const [pick, setPick] = useState('');
+  useEffect(() => {
+    api('GET', 'templates').then((r) => {
+      setList(r.templates);
+      if (r.templates.length) setPick(r.templates[0].name + '|' + r.templates[0].language);
+    }).catch(() => {});
+  }, []);
+  const send = () => {
+    const [name, language] = pick.split('|');
+    onSend({ name, language });
+  };
+  return html`<div class="card" id="template-picker">
+    <p role="status">${t.windowClosed}</p>
+    <label for="tpl-pick">${t.template}</label>
+    <select id="tpl-pick" value=${pick} onChange=${(e) => setPick(e.target.value)}>
+      ${list.map((x) => html`<option value=${x.name + '|' + x.language}>${x.name} (${x.language})</option>`)}</select>
+    <button class="primary" id="tpl-send" disabled=${!pick} onClick=${send}>${t.sendTemplate}</button>
+  </div>`;
+}
+
+function Conversation({ t, me, agents, id, version, onChanged }) {
   const [d, setD] = useState(null);
   const [error, setError] = useState(null);
   const [text, setText] = useState('');
   const [busy, setBusy] = useState(false);
+  const [form, setForm] = useState('');
+  const [quick, setQuick] = useState([]);
+  const [sending, setSending] = useState('');
+  const [actionError, setActionError] = useState('');
   const seenFor = useRef('');
+  useEffect(() => {
+    api('GET', 'conversations/' + encodeURIComponent(id) + '/quick-replies').then((r) => setQuick(r.quick_replies || [])).catch(() => {});
+  }, [id]);
 
   const load = useCallback(async () => {
     try {
@@ -208,26 +318,41 @@ function Conversation({ t, id, version, onChanged }) {
   }
   if (!d) return html`<section class="pane"><p class="loading">…</p></section>`;
 
-  const act = async (path, body) => {
+  // call runs an action; it returns the API's error (for a form to
+  // show), or null.
+  const call = async (path, body) => {
     setBusy(true);
     try {
       await api('POST', 'conversations/' + encodeURIComponent(id) + '/' + path, body);
       await load();
       onChanged();
-      return true;
+      return null;
     } catch (e) {
-      setError(null);
-      alert(e.message);
-      return false;
+      return e;
     } finally {
       setBusy(false);
     }
   };
+  const act = async (path, body) => {
+    const e = await call(path, body);
+    setActionError(e ? e.message : '');
+    return !e;
+  };
+  const clientID = () => 'w' + Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
   const send = async () => {
     const body = text.trim();
-    if (!body) return;
-    const clientID = 'w' + Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
-    if (await act('reply', { text: body, client_id: clientID })) setText('');
+    if (!body || sending) return;
+    // Pending until the outbox holds it: the API answers only then.
+    setSending(body);
+    setText('');
+    const ok = await act('reply', { text: body, client_id: clientID() });
+    setSending('');
+    if (!ok) setText(body);
+  };
+  const submitForm = (path) => async (body) => {
+    const e = await call(path, body);
+    if (!e) setForm('');
+    return e;
   };
   const onKey = (e) => {
     if (e.key === 'Enter' && !e.shiftKey) {
@@ -237,29 +362,42 @@ function Conversation({ t, id, version, onChanged }) {
   };
   const canReply = d.actions.includes('reply');
   const open = d.window_left_s > 0;
+  const has = (a) => d.actions.includes(a);
+  const others = (me.teams || []).filter((x) => x !== d.team).concat([d.team]);
   return html`<section class="pane" aria-labelledby="conv-h">
     <h2 id="conv-h">${d.name || '+' + d.contact}</h2>
     <p>${t.team}: ${d.team} · ${t.owner}: <span id="owner">${d.owner || t.nobody}</span> · ${t.priority}: ${d.priority}
       ${d.tags && d.tags.length ? ' · ' + d.tags.join(', ') : ''}</p>
     <div class="actions">
-      ${d.actions.includes('claim') && !d.owner && html`<button class="primary" id="take" disabled=${busy} onClick=${() => act('claim')}>${t.take}</button>`}
+      ${has('claim') && !d.owner && html`<button class="primary" id="take" disabled=${busy} onClick=${() => act('claim')}>${t.take}</button>`}
+      ${has('handoff') && html`<button id="handoff" disabled=${busy} onClick=${() => setForm('handoff')}>${t.handOff}</button>`}
+      ${has('resolve') && html`<button id="resolve" disabled=${busy} onClick=${() => setForm('resolve')}>${t.resolve}</button>`}
+      ${has('reopen') && d.status === 'resolved' && html`<button id="reopen" disabled=${busy} onClick=${() => act('reopen')}>${t.reopen}</button>`}
+      ${has('reassign') && agents.length > 0 && html`<label>${t.reassign} <select id="reassign" onChange=${(e) => e.target.value && act('reassign', { to_agent: e.target.value })}>
+        <option value="">–</option>${agents.filter((a) => a.role === 'agent').map((a) => html`<option value=${a.id}>${a.name}</option>`)}</select></label>`}
     </div>
+    ${actionError && html`<p class="error" role="alert" id="action-error">${actionError}</p>`}
+    ${form === 'handoff' && html`<${HandoffForm} t=${t} teams=${others} onSubmit=${submitForm('handoff')} onCancel=${() => setForm('')} />`}
+    ${form === 'resolve' && html`<${ResolveForm} t=${t} onSubmit=${submitForm('resolve')} onCancel=${() => setForm('')} />`}
     <${HandoffCard} t=${t} h=${d.handoff} />
     <${ContextCard} t=${t} c=${d.context} />
     <ol class="messages" aria-label="messages">
-      ${d.messages.map((m) => html`<li class=${'msg ' + m.direction} data-id=${m.id}>
+      ${[...d.messages].sort((a, b) => (Date.parse(a.time) - Date.parse(b.time)) || (a.seq - b.seq)).map((m) => html`<li class=${'msg ' + m.direction} data-id=${m.id}>
         <div>${m.text || (m.template ? '[' + m.template.name + ']' : m.button_payload ? '[' + m.type + ']' : '[' + m.type + ']')}</div>
         <div class="meta">${new Date(m.time).toLocaleTimeString()} ${m.author ? '· ' + m.author : ''} <${Ticks} t=${t} m=${m} /></div>
       </li>`)}
+      ${sending && html`<li class="msg out" id="sending"><div>${sending}</div><div class="meta">${t.sending}</div></li>`}
     </ol>
     ${d.failure && html`<p class="error" role="status">${d.failure.code}: ${d.failure.title}</p>`}
     ${canReply && (open ? html`<div class="reply">
+        ${quick.length > 0 && html`<div class="actions" role="group" aria-label=${t.quickReplies}>
+          ${quick.map((q) => html`<button type="button" class="quick" data-id=${q.id} onClick=${() => setText(q.text)}>${q.title}</button>`)}</div>`}
         <label for="reply-text">${t.reply} · ${t.windowLeft} ${clock(d.window_left_s)}</label>
         <textarea id="reply-text" value=${text} onInput=${(e) => setText(e.target.value)} onKeyDown=${onKey}
           aria-describedby="reply-hint"></textarea>
         <p id="reply-hint" class="meta">${t.replyHint}</p>
         <button class="primary" id="send" disabled=${busy || !text.trim()} onClick=${send}>${t.send}</button>
-      </div>` : html`<p class="card" role="status">${t.windowClosed}</p>`)}
+      </div>` : html`<${TemplatePicker} t=${t} onSend=${(tp) => act('template', { ...tp, client_id: clientID() })} />`)}
   </section>`;
 }
 
@@ -274,18 +412,46 @@ function Inbox({ t, me, lang, setLang, onOut }) {
   const [version, setVersion] = useState(0);
   const [live, setLive] = useState(false);
   const [presence, setPresence] = useState(me.presence.status || 'offline');
+  const [filter, setFilter] = useState({ team: '', tag: '', priority: '', q: '' });
+  const [alerts, setAlerts] = useState([]);
+  const [agents, setAgents] = useState([]);
+  const [today, setToday] = useState(null);
+  const [help, setHelp] = useState(false);
+  const [cursor, setCursor] = useState(0);
   const now = useNow();
 
   const refresh = useCallback(async () => {
+    const q = new URLSearchParams({ view });
+    for (const [k, v] of Object.entries(filter)) if (v.trim()) q.set(k, v.trim());
     try {
-      const [c, p] = await Promise.all([api('GET', 'counts'), api('GET', 'conversations?view=' + view)]);
+      const [c, p] = await Promise.all([api('GET', 'counts'), api('GET', 'conversations?' + q)]);
       setCounts(c);
       setPage({ items: p.items, fetched: Date.now() });
+      if (sup) {
+        const [a, d] = await Promise.all([api('GET', 'agents'), api('GET', 'today')]);
+        setAgents(a.agents);
+        setToday(d);
+      }
     } catch (e) {
       if (e.status === 401) onOut();
     }
-  }, [view]);
+  }, [view, filter]);
   useEffect(() => { refresh(); }, [refresh]);
+
+  // An alert (the owner's chat turned critical) or an escalation (for
+  // supervisors) shows in the page, and as a browser notification when
+  // the agent allowed them.
+  const onAlert = useCallback((ev) => {
+    let e = null;
+    try { e = JSON.parse(ev.data); } catch { return; }
+    const mine = (e.to || []).includes(me.user.id) || (ev.type === 'alert' && e.owner === me.user.id);
+    if (!mine) return;
+    const title = ev.type === 'escalation' ? t.alertEscalated : t.alertCritical;
+    setAlerts((a) => [...a.filter((x) => x.conversation !== e.conversation), { ...e, title }].slice(-5));
+    if (window.Notification && Notification.permission === 'granted') {
+      new Notification(title, { body: '+' + (e.conversation || '').replace(/^wa/, ''), tag: e.conversation });
+    }
+  }, [t]);
 
   // Live: any event refreshes the lists and the open conversation.
   useEffect(() => {
@@ -297,13 +463,47 @@ function Inbox({ t, me, lang, setLang, onOut }) {
     };
     es.onopen = () => setLive(true);
     es.onerror = () => setLive(false);
+    es.addEventListener('alert', onAlert);
+    es.addEventListener('escalation', onAlert);
     for (const type of ['conversation.created', 'message.in', 'message.out', 'message.status', 'claimed', 'unassigned',
       'handoff', 'reassigned', 'resolved', 'reopened', 'seen', 'level', 'alert', 'escalation', 'window.expired', 'lost',
       'availability', 'csat', 'updated', 'reset']) {
       es.addEventListener(type, poke);
     }
     return () => { clearTimeout(timer); es.close(); };
-  }, [refresh]);
+  }, [refresh, onAlert]);
+
+  // Keyboard: j/k move, Enter opens, t takes, / searches, ? helps.
+  const items = page.items;
+  useEffect(() => {
+    const onKey = (e) => {
+      const typing = /^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement && document.activeElement.tagName);
+      if (e.key === 'Escape') { setHelp(false); return; }
+      if (typing || e.ctrlKey || e.metaKey || e.altKey) return;
+      const at = Math.min(cursor, Math.max(items.length - 1, 0));
+      if (e.key === 'j' || e.key === 'k') {
+        const next = Math.max(0, Math.min(items.length - 1, at + (e.key === 'j' ? 1 : -1)));
+        setCursor(next);
+        const el = items[next] && document.getElementById('row-' + items[next].id);
+        if (el) el.focus();
+      } else if (e.key === 'Enter' && items[at] && !(document.activeElement && document.activeElement.tagName === 'BUTTON')) {
+        openConv(items[at].id);
+      } else if (e.key === 't') {
+        const b = document.getElementById('take');
+        if (b) b.click();
+      } else if (e.key === '/') {
+        e.preventDefault();
+        const s = document.getElementById('search');
+        if (s) s.focus();
+      } else if (e.key === '?') {
+        setHelp(true);
+      } else {
+        return;
+      }
+    };
+    addEventListener('keydown', onKey);
+    return () => removeEventListener('keydown', onKey);
+  }, [items, cursor]);
 
   useEffect(() => {
     const onHash = () => setCurrent(decodeURIComponent((location.hash.match(/^#\/c\/(.+)$/) || [])[1] || ''));
@@ -336,19 +536,53 @@ function Inbox({ t, me, lang, setLang, onOut }) {
         <option value="es">Español</option><option value="en">English</option>
       </select></label>
       <span id="live" role="status">${live ? t.live : t.reconnecting}</span>
+      ${window.Notification && Notification.permission === 'default' &&
+        html`<button id="notify" onClick=${() => Notification.requestPermission().then(() => setVersion((v) => v + 1))}>${t.notify}</button>`}
+      <button id="help" aria-label=${t.shortcuts} onClick=${() => setHelp(true)}>?</button>
       <button id="signout" onClick=${signOut}>${t.signOut}</button>
     </header>
+    ${alerts.length > 0 && html`<div class="alerts" role="alert">
+      ${alerts.map((a) => html`<p class=${'alert ' + a.type}><a href=${'#/c/' + encodeURIComponent(a.conversation)}>${a.title}: +${a.conversation.replace(/^wa/, '')}</a>
+        <button onClick=${() => setAlerts((l) => l.filter((x) => x !== a))}>${t.dismiss}</button></p>`)}</div>`}
+    ${help && html`<div class="card help" role="dialog" aria-modal="false" aria-labelledby="help-h">
+      <h2 id="help-h">${t.shortcuts}</h2>
+      <dl><dt><kbd>j</kbd> / <kbd>k</kbd></dt><dd>${t.keyMove}</dd><dt><kbd>Enter</kbd></dt><dd>${t.keyOpen}</dd>
+        <dt><kbd>t</kbd></dt><dd>${t.keyTake}</dd><dt><kbd>/</kbd></dt><dd>${t.keySearch}</dd><dt><kbd>?</kbd></dt><dd>${t.keyHelp}</dd></dl>
+      <button onClick=${() => setHelp(false)}>${t.close}</button></div>`}
+    ${sup && today && html`<section class="dashboard" aria-label=${t.today}>
+      <span>${t.firstResponse}: <strong id="kpi-first-response">${today.first_response_count ? clock(today.first_response_s) : '–'}</strong></span>
+      <span>${t.pending}: <strong id="kpi-pending">${today.pending}</strong></span>
+      <span>${t.seenPct}: <strong id="kpi-seen">${Math.round(today.seen_percent)}%</strong></span>
+      <span>${t.resolvedToday}: <strong id="kpi-resolved">${Object.entries(today.resolved_by_agent || {}).map(([a, n]) => a + ' ' + n).join(', ') || '0'}</strong></span>
+      <span>${t.lostToday}: <strong id="kpi-lost">${today.lost}</strong></span>
+    </section>`}
     <div class="main">
       <div class="list">
         <nav class="tabs" role="tablist">${tab('unassigned')}${tab('mine')}${tab('pending')}</nav>
+        <form class="filters" role="search" onSubmit=${(e) => e.preventDefault()} aria-label=${t.filters}>
+          <label class="visually-hidden" for="search">${t.search}</label>
+          <input id="search" type="search" placeholder=${t.search} value=${filter.q} onInput=${(e) => setFilter({ ...filter, q: e.target.value })} />
+          <label class="visually-hidden" for="f-team">${t.team}</label>
+          <select id="f-team" value=${filter.team} onChange=${(e) => setFilter({ ...filter, team: e.target.value })}>
+            <option value="">${t.allTeams}</option>${(sup ? me.teams : me.user.teams).map((x) => html`<option value=${x}>${x}</option>`)}</select>
+          <label class="visually-hidden" for="f-priority">${t.priority}</label>
+          <select id="f-priority" value=${filter.priority} onChange=${(e) => setFilter({ ...filter, priority: e.target.value })}>
+            <option value="">${t.anyPriority}</option>${['high', 'medium', 'low'].map((x) => html`<option value=${x}>${t[x]}</option>`)}</select>
+          <label class="visually-hidden" for="f-tag">${t.tagFilter}</label>
+          <input id="f-tag" placeholder=${t.tagFilter} value=${filter.tag} onInput=${(e) => setFilter({ ...filter, tag: e.target.value })} />
+        </form>
         <ul id="list" role="tabpanel" aria-labelledby=${'tab-' + view}>
           ${page.items.length === 0 ? html`<li class="empty">${t.empty}</li>` :
             page.items.map((it) => html`<${Row} key=${it.id} t=${t} item=${it} fetched=${page.fetched} now=${now}
               current=${it.id === current} onOpen=${openConv} />`)}
         </ul>
       </div>
-      ${current ? html`<${Conversation} key=${current} t=${t} id=${current} version=${version} onChanged=${refresh} />`
+      <div class="right">
+      ${current ? html`<${Conversation} key=${current} t=${t} me=${me} agents=${agents} id=${current} version=${version} onChanged=${refresh} />`
         : html`<section class="pane"><p class="empty">${t.choose}</p></section>`}
+      ${sup && agents.length > 0 && html`<section class="card agents" aria-labelledby="agents-h"><h2 id="agents-h">${t.agents}</h2>
+        <ul>${agents.map((a) => html`<li data-agent=${a.id}>${a.name} · ${t[a.presence.status || 'offline'] || a.presence.status} · ${a.load} ${t.load}, ${a.pending} ${t.pending}</li>`)}</ul></section>`}
+      </div>
     </div>
   </div>`;
 }
