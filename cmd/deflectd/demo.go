@@ -247,7 +247,9 @@ whatsapp:
 	fmt.Fprintf(o.stdout, "deflectd demo: %v of a simulated contact center at %gx (2 queues, %d agents each, %g callers/min each)\n",
 		o.duration, o.speed, o.agents, o.rate)
 	fmt.Fprintf(o.stdout, "  status page  %s\n  metrics      %s/metrics\n  bridge log   %s\n", statusURL, appURL, logPath)
-	fmt.Fprintf(o.stdout, "  inbox API    %s (%d agents in %s, supervisor sofia)\n",
+	fmt.Fprintf(o.stdout, "  inbox        %s/inbox/ (sign in as sofia, the supervisor, or demo, an agent; password %s)\n",
+		appURL, demoPassword)
+	fmt.Fprintf(o.stdout, "  inbox API    %s (%d simulated agents in %s)\n",
 		ib.api, len(ib.agents), strings.Join(ib.teams, ", "))
 	fmt.Fprintf(o.stdout, "  rules: %s with every duration divided by %g (the bridge's clock is real)\n", filepath.Join(src, "rules.yaml"), o.speed)
 	fmt.Fprintf(o.stdout, "  inbox policy (simulated time): critical after 2m, escalated after 5m, claim timeout 4m\n")
@@ -596,7 +598,8 @@ var statusPage = template.Must(template.New("status").Parse(`<!doctype html>
 <html><head><meta charset="utf-8"><meta http-equiv="refresh" content="2"><title>deflectd demo</title>
 <style>body{font-family:sans-serif;margin:2em}td{padding:.2em 1em}td:last-child{text-align:right;font-weight:bold}</style></head>
 <body><h1>deflectd demo</h1><p>simulated time {{.Sim.SimTime}} · <a href="{{.Metrics}}">/metrics</a> ·
-inbox API <a href="{{.InboxAPI}}">{{.InboxAPI}}</a> (bearer token: see the demo's output)</p>
+<a href="{{.InboxUI}}">the inbox</a> (sign in as sofia or demo; the password is in the demo's output) ·
+inbox API <a href="{{.InboxAPI}}">{{.InboxAPI}}</a></p>
 <table>
 <tr><td>calls</td><td>{{.Sim.Arrivals}}</td></tr>
 <tr><td>waiting now</td><td>{{.Sim.Waiting}}</td></tr>
@@ -624,7 +627,8 @@ func statusHandler(summary func() demoSummary, appURL, inboxAPI string) http.Han
 			Rate     float64
 			Metrics  string
 			InboxAPI string
-		}{d, 100 * d.abandonRate(), appURL + "/metrics", inboxAPI})
+			InboxUI  string
+		}{d, 100 * d.abandonRate(), appURL + "/metrics", inboxAPI, appURL + "/inbox/"})
 	})
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, appURL+"/metrics", http.StatusFound)

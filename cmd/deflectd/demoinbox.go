@@ -34,6 +34,10 @@ type demoInbox struct {
 	api        string // the API's base URL
 }
 
+// demoPassword signs the demo's people in to the web UI. The demo's
+// users file lives in a temporary directory for one run, on loopback.
+const demoPassword = "deflectd-demo"
+
 // demoPolicy is the demo's "seen and unanswered" policy, in simulated
 // time: shorter than production's, so that ten simulated minutes show
 // alerts, escalations and claim timeouts.
@@ -65,9 +69,17 @@ func newDemoInbox(dir string, speed float64) (*demoInbox, string, error) {
 				id, strings.ToUpper(id[:1])+id[1:], t, inbox.HashToken(a.Token))
 		}
 	}
+	// The people at the keyboard: sofia, the supervisor, and "demo", an
+	// agent of every team who works beside the simulated ones. They sign
+	// in to the web UI with demoPassword.
+	hash, err := inbox.HashPassword(demoPassword)
+	if err != nil {
+		return nil, "", err
+	}
 	d.supervisor = inboxsim.Agent{ID: "sofia", Token: token()}
-	fmt.Fprintf(&users, "  - {id: sofia, name: Sofía, role: supervisor, teams: [%s], tokens: [%q]}\n",
-		strings.Join(d.teams, ", "), inbox.HashToken(d.supervisor.Token))
+	fmt.Fprintf(&users, "  - {id: sofia, name: Sofía, role: supervisor, teams: [%s], tokens: [%q], password_hash: %q}\n",
+		strings.Join(d.teams, ", "), inbox.HashToken(d.supervisor.Token), hash)
+	fmt.Fprintf(&users, "  - {id: demo, name: Demo Agent, role: agent, teams: [%s], password_hash: %q}\n", strings.Join(d.teams, ", "), hash)
 	if err := os.WriteFile(filepath.Join(dir, "users.yaml"), []byte(users.String()), 0o600); err != nil {
 		return nil, "", err
 	}

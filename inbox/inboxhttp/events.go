@@ -27,6 +27,10 @@ type broker struct {
 	last  string
 	subs  map[*subscriber]struct{}
 	ready chan struct{}
+	// done is closed when run returns: the instance is stopping, and its
+	// streams end so that the HTTP server can shut down.
+	done    chan struct{}
+	stopped bool
 }
 
 // bufSize is how many recent events a broker keeps for replays.
@@ -41,10 +45,15 @@ type subscriber struct {
 }
 
 func newBroker(x *inbox.Inbox, log *zap.Logger) *broker {
-	return &broker{x: x, log: log, subs: map[*subscriber]struct{}{}, ready: make(chan struct{})}
+	return &broker{x: x, log: log, subs: map[*subscriber]struct{}{}, ready: make(chan struct{}), done: make(chan struct{})}
 }
 
+// errStopped: the instance is shutting down; the client reconnects, to
+// another instance or to this one restarted.
+var errStopped = errors.New("inboxhttp: the event stream is stopping")
+
 func (b *broker) run(ctx context.Context) error {
+	defer b.stop()
 	for attempt := 0; ; attempt++ {
 		id, err := b.x.LastEventID(ctx)
 		if err == nil {
@@ -120,12 +129,26 @@ func (b *broker) run(ctx context.Context) error {
 	return nil
 }
 
+// stop ends every client's stream and refuses new ones.
+func (b *broker) stop() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.stopped = true
+	for s := range b.subs {
+		delete(b.subs, s)
+		close(s.ch)
+	}
+	close(b.done)
+}
+
 // subscribe registers a client that has seen the events up to after ("":
 // none, start now), and returns what it missed. It returns
 // inbox.ErrEventsLost when those events are gone.
 func (b *broker) subscribe(ctx context.Context, after string) (string, []inbox.Event, *subscriber, error) {
 	select {
 	case <-b.ready:
+	case <-b.done:
+		return "", nil, nil, errStopped
 	case <-ctx.Done():
 		return "", nil, nil, ctx.Err()
 	}
@@ -153,6 +176,9 @@ func (b *broker) subscribe(ctx context.Context, after string) (string, []inbox.E
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.stopped {
+		return "", nil, nil, errStopped
+	}
 	if after == "" {
 		after = b.last
 	} else {
@@ -254,8 +280,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, p principal) {
 			fl.Flush()
 		case e, ok := <-sub.ch:
 			if !ok {
-				// Cut off (too slow, or the stream was trimmed): the
-				// client reconnects with Last-Event-ID.
+				// Cut off (too slow, the stream was trimmed, or this
+				// instance is stopping): the client reconnects with
+				// Last-Event-ID.
 				return
 			}
 			if !idLess(sent, e.ID) {

@@ -105,6 +105,9 @@ type api struct {
 type instance struct {
 	x   *inbox.Inbox
 	srv *httptest.Server
+	// stop ends the instance's workers, as a shutdown does; its HTTP
+	// server keeps serving.
+	stop func()
 }
 
 // newInstance starts another instance on the same Redis.
@@ -140,7 +143,8 @@ func (a *api) newInstance() *instance {
 	wg.Add(2)
 	go func() { defer wg.Done(); ob.Run(ctx) }()
 	go func() { defer wg.Done(); s.Run(ctx) }()
-	t.Cleanup(func() { in.srv.CloseClientConnections(); in.srv.Close(); cancel(); wg.Wait() })
+	in.stop = func() { cancel(); wg.Wait() }
+	t.Cleanup(func() { in.srv.CloseClientConnections(); in.srv.Close(); in.stop() })
 	return in
 }
 

@@ -384,6 +384,38 @@ func TestReplyIdempotent(t *testing.T) {
 	}
 }
 
+// A stream ends when its instance stops, so that the HTTP server's
+// graceful shutdown does not wait on every agent's open browser; the
+// browser reconnects (to another instance, or this one restarted), and
+// until then a new stream is refused with a 503.
+func TestEventStreamEndsOnStop(t *testing.T) {
+	a := newAPI(t)
+	in := a.newInstance()
+	s := a.streamOn(in, "ana", "")
+	if e := s.next(t); e.typ != "hello" {
+		t.Fatalf("first event = %+v, want hello", e)
+	}
+	in.stop()
+	select {
+	case e, ok := <-s.events:
+		if ok {
+			t.Fatalf("after the stop the stream sent %+v, want its end", e)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream is still open 10 s after its instance stopped")
+	}
+	req, _ := http.NewRequestWithContext(a.ctx, "GET", in.srv.URL+inboxhttp.Base+"events", nil)
+	req.Header.Set("Authorization", "Bearer tok-ana")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("a stream on a stopped instance = %d, want 503", res.StatusCode)
+	}
+}
+
 // The live stream: a fresh client gets "hello" and then the events it may
 // see; a client that comes back with Last-Event-ID is replayed what it
 // missed; one whose id is gone gets "reset"; a bad id is a 400.

@@ -571,11 +571,11 @@ function Inbox({ t, me, lang, setLang, onOut }) {
           <label class="visually-hidden" for="f-tag">${t.tagFilter}</label>
           <input id="f-tag" placeholder=${t.tagFilter} value=${filter.tag} onInput=${(e) => setFilter({ ...filter, tag: e.target.value })} />
         </form>
-        <ul id="list" role="tabpanel" aria-labelledby=${'tab-' + view}>
+        <div id="list" role="tabpanel" aria-labelledby=${'tab-' + view}><ul>
           ${page.items.length === 0 ? html`<li class="empty">${t.empty}</li>` :
             page.items.map((it) => html`<${Row} key=${it.id} t=${t} item=${it} fetched=${page.fetched} now=${now}
               current=${it.id === current} onOpen=${openConv} />`)}
-        </ul>
+        </ul></div>
       </div>
       <div class="right">
       ${current ? html`<${Conversation} key=${current} t=${t} me=${me} agents=${agents} id=${current} version=${version} onChanged=${refresh} />`
