@@ -366,7 +366,34 @@ func TestInboxBrowser(t *testing.T) {
 	timer := `#list .row[data-id="` + inbox.ConversationID(quiet, "") + `"] .timer`
 	sue.run("pending-normal", chromedp.WaitVisible(chromedp.CSS(timer)))
 	sue.run("pending-critical", waitJS(`document.querySelector('`+timer+`').dataset.level === 'critical'`))
-	sue.run("pending-escalated", waitJS(`document.querySelector('`+timer+`').dataset.level === 'escalated'`), axe(t))
+	sue.run("pending-escalated", waitJS(`document.querySelector('`+timer+`').dataset.level === 'escalated'`),
+		chromedp.WaitVisible(chromedp.CSS(`.alerts .alert.escalation`)), axe(t))
+
+	// Keyboard: ? lists the shortcuts, Escape closes them, / searches; the
+	// page speaks Spanish on request, and fits a phone.
+	sue.run("shortcuts",
+		chromedp.Click(chromedp.ID("tab-pending")),
+		chromedp.KeyEvent("?"),
+		chromedp.WaitVisible(chromedp.ID("help-h")),
+		chromedp.KeyEvent("\x1b"),
+		waitJS(`document.getElementById('help-h') === null`),
+		chromedp.KeyEvent("/"),
+		waitJS(`document.activeElement && document.activeElement.id === 'search'`),
+		// The protocol's key events type the "/" that a browser's own
+		// keydown default (prevented) would not; clear it.
+		waitJS(`(() => { const s = document.getElementById('search'); s.value = '';
+			s.dispatchEvent(new Event('input', {bubbles: true})); return true })()`))
+	sue.run("spanish",
+		// Choosing in the header's select (a change event, as a click
+		// on an option fires).
+		waitJS(`(() => { const s = document.getElementById('language'); s.value = 'es';
+			s.dispatchEvent(new Event('change', {bubbles: true})); return true })()`),
+		waitJS(`document.getElementById('tab-unassigned').textContent.startsWith('Sin asignar') && document.documentElement.lang === 'es'`))
+	sue.run("phone-width",
+		chromedp.EmulateViewport(390, 844),
+		chromedp.WaitVisible(chromedp.ID("list")),
+		waitJS(`document.documentElement.scrollWidth <= 400`),
+		axe(t))
 
 	// A chat whose 24-hour window closed offers templates only.
 	const late = "5491155550177"

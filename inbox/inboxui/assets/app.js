@@ -418,6 +418,7 @@ function Inbox({ t, me, lang, setLang, onOut }) {
   const [today, setToday] = useState(null);
   const [help, setHelp] = useState(false);
   const [cursor, setCursor] = useState(0);
+  const [listError, setListError] = useState('');
   const now = useNow();
 
   const refresh = useCallback(async () => {
@@ -427,6 +428,7 @@ function Inbox({ t, me, lang, setLang, onOut }) {
       const [c, p] = await Promise.all([api('GET', 'counts'), api('GET', 'conversations?' + q)]);
       setCounts(c);
       setPage({ items: p.items, fetched: Date.now() });
+      setListError('');
       if (sup) {
         const [a, d] = await Promise.all([api('GET', 'agents'), api('GET', 'today')]);
         setAgents(a.agents);
@@ -434,6 +436,7 @@ function Inbox({ t, me, lang, setLang, onOut }) {
       }
     } catch (e) {
       if (e.status === 401) onOut();
+      else setListError(e.message);
     }
   }, [view, filter]);
   useEffect(() => { refresh(); }, [refresh]);
@@ -447,7 +450,7 @@ function Inbox({ t, me, lang, setLang, onOut }) {
     const mine = (e.to || []).includes(me.user.id) || (ev.type === 'alert' && e.owner === me.user.id);
     if (!mine) return;
     const title = ev.type === 'escalation' ? t.alertEscalated : t.alertCritical;
-    setAlerts((a) => [...a.filter((x) => x.conversation !== e.conversation), { ...e, title }].slice(-5));
+    setAlerts((a) => [...a.filter((x) => x.conversation !== e.conversation), e].slice(-5));
     if (window.Notification && Notification.permission === 'granted') {
       new Notification(title, { body: '+' + (e.conversation || '').replace(/^wa/, ''), tag: e.conversation });
     }
@@ -542,7 +545,7 @@ function Inbox({ t, me, lang, setLang, onOut }) {
       <button id="signout" onClick=${signOut}>${t.signOut}</button>
     </header>
     ${alerts.length > 0 && html`<div class="alerts" role="alert">
-      ${alerts.map((a) => html`<p class=${'alert ' + a.type}><a href=${'#/c/' + encodeURIComponent(a.conversation)}>${a.title}: +${a.conversation.replace(/^wa/, '')}</a>
+      ${alerts.map((a) => html`<p class=${'alert ' + a.type}><a href=${'#/c/' + encodeURIComponent(a.conversation)}>${a.type === 'escalation' ? t.alertEscalated : t.alertCritical}: +${a.conversation.replace(/^wa/, '')}</a>
         <button onClick=${() => setAlerts((l) => l.filter((x) => x !== a))}>${t.dismiss}</button></p>`)}</div>`}
     ${help && html`<div class="card help" role="dialog" aria-modal="false" aria-labelledby="help-h">
       <h2 id="help-h">${t.shortcuts}</h2>
@@ -571,6 +574,7 @@ function Inbox({ t, me, lang, setLang, onOut }) {
           <label class="visually-hidden" for="f-tag">${t.tagFilter}</label>
           <input id="f-tag" placeholder=${t.tagFilter} value=${filter.tag} onInput=${(e) => setFilter({ ...filter, tag: e.target.value })} />
         </form>
+        ${listError && html`<p class="error" role="alert" id="list-error">${listError}</p>`}
         <div id="list" role="tabpanel" aria-labelledby=${'tab-' + view}><ul>
           ${page.items.length === 0 ? html`<li class="empty">${t.empty}</li>` :
             page.items.map((it) => html`<${Row} key=${it.id} t=${t} item=${it} fetched=${page.fetched} now=${now}
