@@ -373,6 +373,13 @@ func TestInboxBrowser(t *testing.T) {
 	// page speaks Spanish on request, and fits a phone.
 	sue.run("shortcuts",
 		chromedp.Click(chromedp.ID("tab-pending")),
+		chromedp.WaitVisible(chromedp.CSS(timer)),
+		// j moves to the first row, Enter opens it.
+		chromedp.KeyEvent("j"),
+		waitJS(`document.activeElement && document.activeElement.id === 'row-`+inbox.ConversationID(quiet, "")+`'`),
+		chromedp.KeyEvent("\r"),
+		waitJS(`location.hash === '#/c/`+inbox.ConversationID(quiet, "")+`'`),
+		chromedp.WaitVisible(chromedp.ID("conv-h")),
 		chromedp.KeyEvent("?"),
 		chromedp.WaitVisible(chromedp.ID("help-h")),
 		chromedp.KeyEvent("\x1b"),

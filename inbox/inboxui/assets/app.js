@@ -447,7 +447,9 @@ function Inbox({ t, me, lang, setLang, onOut }) {
   const onAlert = useCallback((ev) => {
     let e = null;
     try { e = JSON.parse(ev.data); } catch { return; }
-    const mine = (e.to || []).includes(me.user.id) || (ev.type === 'alert' && e.owner === me.user.id);
+    // Critical: the owner is alerted; escalated: the supervisors are
+    // notified, and the owner sees it too.
+    const mine = (e.to || []).includes(me.user.id) || e.owner === me.user.id;
     if (!mine) return;
     const title = ev.type === 'escalation' ? t.alertEscalated : t.alertCritical;
     setAlerts((a) => [...a.filter((x) => x.conversation !== e.conversation), e].slice(-5));
