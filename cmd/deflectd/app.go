@@ -38,6 +38,9 @@ type AppOptions struct {
 	// Listener, when set, serves the HTTP API instead of Config.Listen
 	// (tests pass a :0 listener).
 	Listener net.Listener
+	// Listeners, when set, serve the split listeners instead of their
+	// configured addresses, by name ("admin", "inbox", "webhook").
+	Listeners map[string]net.Listener
 }
 
 // App is deflectd wired together: the ARI client, the call engine, the
@@ -58,6 +61,9 @@ type App struct {
 	rules    atomic.Pointer[rules.Rules]
 	catalog  catalogRef
 	ln       net.Listener
+	lns      map[string]net.Listener
+	// adminToken guards the admin endpoints that change state ("": none).
+	adminToken string
 
 	reloadMu      sync.Mutex
 	reloadOK      prometheus.Gauge
@@ -84,7 +90,7 @@ func NewApp(o AppOptions) (*App, error) {
 	log := o.Logger
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a := &App{cfg: cfg, log: log, reg: reg, ln: o.Listener,
+	a := &App{cfg: cfg, log: log, reg: reg, ln: o.Listener, lns: o.Listeners,
 		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{Name: "deflectd_config_last_reload_successful",
 			Help: "1 if the last load of the rules and templates succeeded, 0 if the old ones were kept."}),
 		reloadSuccess: prometheus.NewGauge(prometheus.GaugeOpts{Name: "deflectd_config_last_reload_success_timestamp_seconds",
@@ -92,6 +98,9 @@ func NewApp(o AppOptions) (*App, error) {
 	}
 	reg.MustRegister(a.reloadOK, a.reloadSuccess)
 	if err := a.loadRules(); err != nil {
+		return nil, err
+	}
+	if a.adminToken, err = cfg.adminToken(); err != nil {
 		return nil, err
 	}
 
@@ -256,14 +265,39 @@ func (a *App) Reload() error {
 
 // Run runs every part until ctx ends or one fails.
 func (a *App) Run(ctx context.Context) error {
-	ln := a.ln
-	if ln == nil {
-		var err error
-		if ln, err = net.Listen("tcp", a.cfg.Listen); err != nil {
-			return err
+	// Listen first: a taken port fails Run before anything starts.
+	type served struct {
+		name string
+		ln   net.Listener
+		srv  *http.Server
+	}
+	var servers []served
+	closeAll := func() {
+		for _, sv := range servers {
+			sv.ln.Close()
 		}
 	}
-	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	handlers := a.handlers()
+	for name, lc := range a.cfg.listenerConfigs() {
+		ln := a.lns[name]
+		if name == listenAll && a.ln != nil {
+			ln = a.ln
+		}
+		if ln == nil {
+			var err error
+			if ln, err = net.Listen("tcp", lc.Address); err != nil {
+				closeAll()
+				return fmt.Errorf("listeners.%s: %w", name, err)
+			}
+		}
+		t, err := a.cfg.tlsConfig(lc)
+		if err != nil {
+			ln.Close()
+			closeAll()
+			return fmt.Errorf("listeners.%s: %w", name, err)
+		}
+		servers = append(servers, served{name: name, ln: ln, srv: newHTTPServer(handlers[name], t)})
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.ari.Run(ctx) })
 	g.Go(func() error { return a.engine.Run(ctx) })
@@ -273,55 +307,86 @@ func (a *App) Run(ctx context.Context) error {
 		g.Go(func() error { return a.inbox.Run(ctx) })
 		g.Go(func() error { return a.inboxAPI.Run(ctx) })
 	}
-	g.Go(func() error {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	})
-	g.Go(func() error {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		return srv.Shutdown(sctx)
-	})
-	a.log.Info("deflectd running", zap.String("listen", ln.Addr().String()), zap.String("app", a.cfg.ARI.App))
+	for _, sv := range servers {
+		g.Go(func() error {
+			var err error
+			if sv.srv.TLSConfig != nil {
+				err = sv.srv.ServeTLS(sv.ln, "", "")
+			} else {
+				err = sv.srv.Serve(sv.ln)
+			}
+			if !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("listeners.%s: %w", sv.name, err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-ctx.Done()
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			return sv.srv.Shutdown(sctx)
+		})
+		a.log.Info("listening", zap.String("listener", sv.name), zap.String("address", sv.ln.Addr().String()),
+			zap.Bool("tls", sv.srv.TLSConfig != nil))
+	}
+	a.log.Info("deflectd running", zap.String("app", a.cfg.ARI.App))
 	err := g.Wait()
 	a.rdb.Close()
 	return err
 }
 
-// Handler serves the HTTP API.
-func (a *App) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
-	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("GET /-/ready", func(w http.ResponseWriter, r *http.Request) {
-		if st := a.ari.State(); st != ari.StateConnected {
-			http.Error(w, "ARI "+st.String(), http.StatusServiceUnavailable)
-			return
-		}
-		if err := a.rdb.Ping(r.Context()).Err(); err != nil {
-			http.Error(w, "redis: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ready")
-	})
-	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, r *http.Request) {
-		if err := a.Reload(); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		fmt.Fprintln(w, "reloaded")
-	})
-	mux.HandleFunc("POST /api/v1/dry-run", a.dryRun)
-	mux.Handle("/webhook", a.hook)
-	if a.inboxAPI != nil {
-		mux.Handle(inboxhttp.Base, a.inboxAPI.Handler())
-		mux.Handle(inboxui.Base, inboxui.Handler())
+// handlers returns what each listener serves. Each listener has its own
+// mux, so a path of another listener is a 404 there.
+func (a *App) handlers() map[string]http.Handler {
+	healthy := func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") }
+	admin := func(mux *http.ServeMux) {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
+		mux.HandleFunc("GET /-/ready", func(w http.ResponseWriter, r *http.Request) {
+			if st := a.ari.State(); st != ari.StateConnected {
+				http.Error(w, "ARI "+st.String(), http.StatusServiceUnavailable)
+				return
+			}
+			if err := a.rdb.Ping(r.Context()).Err(); err != nil {
+				http.Error(w, "redis: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+			fmt.Fprintln(w, "ready")
+		})
+		mux.HandleFunc("POST /-/reload", requireAdmin(a.adminToken, func(w http.ResponseWriter, r *http.Request) {
+			if err := a.Reload(); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			fmt.Fprintln(w, "reloaded")
+		}))
+		mux.HandleFunc("POST /api/v1/dry-run", requireAdmin(a.adminToken, a.dryRun))
 	}
-	return mux
+	webhook := func(mux *http.ServeMux) { mux.Handle("/webhook", a.hook) }
+	inboxUI := func(mux *http.ServeMux) {
+		if a.inboxAPI != nil {
+			mux.Handle(inboxhttp.Base, a.inboxAPI.Handler())
+			mux.Handle(inboxui.Base, inboxui.Handler())
+		}
+	}
+	build := func(parts ...func(*http.ServeMux)) http.Handler {
+		mux := http.NewServeMux()
+		// Every listener answers its load balancer's health check.
+		mux.HandleFunc("GET /-/healthy", healthy)
+		for _, p := range parts {
+			p(mux)
+		}
+		return mux
+	}
+	return map[string]http.Handler{
+		listenAll:     build(admin, webhook, inboxUI),
+		listenAdmin:   build(admin),
+		listenWebhook: build(webhook),
+		listenInbox:   build(inboxUI),
+	}
 }
+
+// Handler serves the whole HTTP surface on one listener, as Listen does.
+func (a *App) Handler() http.Handler { return a.handlers()[listenAll] }
 
 // dryRunRequest describes a call for the dry-run API: either a live call
 // by id, or a hypothetical one.

@@ -24,6 +24,26 @@ import (
 // templates it may break.
 func testApp(t *testing.T) (base string, dir string) {
 	t.Helper()
+	bases, dir := startTestApp(t, testAppOptions{})
+	return bases[listenAll], dir
+}
+
+// testAppOptions vary testApp's app.
+type testAppOptions struct {
+	// extra is appended to the config file; prep runs on the config's
+	// directory before the app loads it.
+	extra string
+	prep  func(dir string)
+	// split serves the admin, inbox and webhook listeners apart; tls
+	// names those that serve HTTPS (extra must name their files).
+	split bool
+	tls   map[string]bool
+}
+
+// startTestApp is testApp with options; it returns each listener's base
+// URL by name (listenAll, or the split ones).
+func startTestApp(t *testing.T, o testAppOptions) (bases map[string]string, dir string) {
+	t.Helper()
 	fake := aritest.NewServer()
 	t.Cleanup(fake.Close)
 	wa := whatsapptest.NewServer(whatsapptest.Options{Token: "tok"})
@@ -54,18 +74,35 @@ whatsapp:
 inbox:
   users_file: users.yaml
   teams: [{name: sales}, {name: billing, business_hours: business_hours}, {name: support}]
-`, rs.URL(), rs.Prefix, fake.URL, fake.Username, wa.URL, wa.PhoneNumberID)
+`, rs.URL(), rs.Prefix, fake.URL, fake.Username, wa.URL, wa.PhoneNumberID) + o.extra
+	if o.prep != nil {
+		o.prep(dir)
+	}
 	if err := os.WriteFile(filepath.Join(dir, "deflectd.yaml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	env := map[string]string{"DEFLECTD_ARI_PASSWORD": fake.Password, "DEFLECTD_WA_TOKEN": "tok",
 		"DEFLECTD_WA_APP_SECRET": "secret", "DEFLECTD_WA_VERIFY_TOKEN": "verify"}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	names := []string{listenAll}
+	if o.split {
+		names = []string{listenAdmin, listenInbox, listenWebhook}
+	}
+	lns := map[string]net.Listener{}
+	bases = map[string]string{}
+	for _, name := range names {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns[name] = ln
+		scheme := "http://"
+		if o.tls[name] {
+			scheme = "https://"
+		}
+		bases[name] = scheme + ln.Addr().String()
 	}
 	app, err := NewApp(AppOptions{ConfigFile: filepath.Join(dir, "deflectd.yaml"), Logger: zaptest.NewLogger(t),
-		Getenv: func(k string) string { return env[k] }, Listener: ln})
+		Getenv: func(k string) string { return env[k] }, Listener: lns[listenAll], Listeners: lns})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +120,7 @@ inbox:
 	if _, err := fake.WaitCall(ctx, "GET", "/applications/deflect"); err != nil {
 		t.Fatal(err)
 	}
-	return "http://" + ln.Addr().String(), dir
+	return bases, dir
 }
 
 func get(t *testing.T, method, url, body string) (int, string) {

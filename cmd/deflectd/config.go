@@ -17,9 +17,16 @@ import (
 // is the commented sample). Secrets are never in it: passwords and tokens
 // come from environment variables or the files it names.
 type Config struct {
-	// Listen is the HTTP address of /metrics, the health checks, the
-	// WhatsApp webhook, /-/reload and the dry-run API.
+	// Listen is the HTTP address of everything: /metrics, the health
+	// checks, the WhatsApp webhook, /-/reload, the dry-run API and the
+	// inbox. Listeners, when set, splits them instead.
 	Listen string `yaml:"listen"`
+	// Listeners serves the admin endpoints, the inbox and the webhook on
+	// listeners of their own (listeners.go).
+	Listeners *ListenersConfig `yaml:"listeners"`
+	// AdminTokenFile holds the bearer token that /-/reload and the
+	// dry-run API need. Required when they are served off loopback.
+	AdminTokenFile string `yaml:"admin_token_file"`
 	// RedisURL is the shared state; several instances may share it.
 	RedisURL string `yaml:"redis_url"`
 	// KeyPrefix starts every Redis key, so several deployments can share
@@ -110,6 +117,7 @@ func (c *Config) validate() error {
 	if c.RedisURL == "" {
 		errs = append(errs, errors.New("redis_url is required"))
 	}
+	errs = append(errs, c.validateListeners()...)
 	if err := c.WhatsApp.Config.Validate(); err != nil {
 		errs = append(errs, err)
 	}

@@ -237,6 +237,10 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, p principal) {
 		return
 	}
 	defer s.broker.unsubscribe(sub)
+	// A stream lasts: lift the server's write timeout for it (the pings
+	// below find a dead client). A server without one has nothing to
+	// lift, hence no error check.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Accel-Buffering", "no")
