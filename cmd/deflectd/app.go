@@ -353,6 +353,12 @@ func (a *App) handlers() map[string]http.Handler {
 			fmt.Fprintln(w, "ready")
 		})
 		mux.HandleFunc("POST /-/reload", requireAdmin(a.adminToken, func(w http.ResponseWriter, r *http.Request) {
+			// It takes no body: one is a client that thinks it sends
+			// something, and it should learn it does not.
+			if n, _ := r.Body.Read(make([]byte, 1)); n > 0 || r.ContentLength > 0 {
+				http.Error(w, "POST /-/reload takes no body: it reloads the files named in the config", http.StatusBadRequest)
+				return
+			}
 			if err := a.Reload(); err != nil {
 				http.Error(w, err.Error(), http.StatusBadRequest)
 				return
@@ -411,10 +417,19 @@ type dryRunRequest struct {
 // walked, without touching any call.
 func (a *App) dryRun(w http.ResponseWriter, r *http.Request) {
 	var req dryRunRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	const maxBody = 64 << 10
+	if r.ContentLength > maxBody {
+		http.Error(w, fmt.Sprintf("dry-run: the body is larger than %d bytes", maxBody), http.StatusRequestEntityTooLarge)
+		return
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		http.Error(w, "dry-run: "+err.Error(), http.StatusBadRequest)
+		status := http.StatusBadRequest
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			status = http.StatusRequestEntityTooLarge
+		}
+		http.Error(w, "dry-run: "+err.Error(), status)
 		return
 	}
 	now := time.Now()

@@ -225,3 +225,20 @@ func writeKey(t *testing.T, path string, key *ecdsa.PrivateKey) {
 	}
 	writePEM(t, path, "EC PRIVATE KEY", der)
 }
+
+// The admin endpoints refuse what they do not take: /-/reload a body (it
+// reloads the files the config names), the dry-run API a body past its
+// limit, with 413 from Content-Length before reading it.
+func TestAdminBodies(t *testing.T) {
+	base, _ := testApp(t)
+	if code, body := get(t, "POST", base+"/-/reload", `{"rules":"mine"}`); code != http.StatusBadRequest || !strings.Contains(body, "takes no body") {
+		t.Errorf("POST /-/reload with a body = %d %q, want 400", code, body)
+	}
+	if code, body := get(t, "POST", base+"/-/reload", ""); code != http.StatusOK {
+		t.Errorf("POST /-/reload = %d %q, want 200", code, body)
+	}
+	big := strings.Repeat("a", 10<<20)
+	if code, body := get(t, "POST", base+"/api/v1/dry-run", big); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("POST /api/v1/dry-run with 10 MB = %d %q, want 413", code, body)
+	}
+}
