@@ -156,6 +156,8 @@ var catalog = []Metric{
 		"Post-chat survey answers, by team and score (1-5).", GroupInbox},
 	{"deflectd_inbox_messages_total", Counter, []string{"direction", "kind"},
 		"Messages stored in conversations, by direction and kind.", GroupInbox},
+	{"deflectd_inbox_logins_total", Counter, []string{"result"},
+		"Password sign-ins to the inbox, by result (ok, bad_credentials, locked_out: refused after 10 failures within a minute).", GroupInbox},
 	{"deflectd_inbox_reply_failures_total", Counter, []string{"team", "code"},
 		"Agent messages and surveys that failed, by team and Meta error code (\"other\": another code, or the outbox never held the message).", GroupInbox},
 	{"deflectd_inbox_agents", Gauge, []string{"status"},

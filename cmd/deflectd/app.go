@@ -166,7 +166,7 @@ func NewApp(o AppOptions) (*App, error) {
 		inboxSubs = append(inboxSubs, a.inbox.Ingest)
 		statusSubs = append(statusSubs, a.inbox.ApplyStatus)
 		a.inboxAPI, err = inboxhttp.New(inboxhttp.Options{Inbox: a.inbox, Redis: a.rdb, Prefix: cfg.KeyPrefix,
-			SecureCookies: cfg.SecureCookies, Templates: a.pickerTemplates, Logger: log.Named("inboxhttp")})
+			SecureCookies: cfg.SecureCookies, Templates: a.pickerTemplates, Logger: log.Named("inboxhttp"), Registerer: reg})
 		if err != nil {
 			return nil, err
 		}

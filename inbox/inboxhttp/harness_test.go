@@ -105,6 +105,8 @@ type api struct {
 type instance struct {
 	x   *inbox.Inbox
 	srv *httptest.Server
+	// reg has the API's own metrics.
+	reg *prometheus.Registry
 	// stop ends the instance's workers, as a shutdown does; its HTTP
 	// server keeps serving.
 	stop func()
@@ -132,13 +134,14 @@ func (a *api) newInstance() *instance {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := inboxhttp.New(inboxhttp.Options{Inbox: x, Redis: rdb, Prefix: a.redis.Prefix, MaxBody: 8 << 10, Now: a.clock.Now,
+	reg := prometheus.NewRegistry()
+	s, err := inboxhttp.New(inboxhttp.Options{Inbox: x, Redis: rdb, Prefix: a.redis.Prefix, MaxBody: 8 << 10, Now: a.clock.Now, Registerer: reg,
 		Templates: func() []inboxhttp.Template { return []inboxhttp.Template{{Name: "queue_recover_v1", Language: "es"}} },
 		Logger:    zaptest.NewLogger(t).Named("inboxhttp")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := &instance{x: x, srv: httptest.NewServer(s.Handler())}
+	in := &instance{x: x, srv: httptest.NewServer(s.Handler()), reg: reg}
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); ob.Run(ctx) }()

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
@@ -21,6 +22,9 @@ import (
 // Options configures a Server. Inbox and Redis are required.
 type Options struct {
 	Inbox *inbox.Inbox
+	// Registerer takes the API's metrics (sign-ins); default a registry
+	// of its own.
+	Registerer prometheus.Registerer
 	// Redis holds the sessions, shared by every instance.
 	Redis  redis.UniversalClient
 	Prefix string
@@ -52,6 +56,7 @@ type Server struct {
 	sess   *sessions
 	log    *zap.Logger
 	broker *broker
+	logins *prometheus.CounterVec
 }
 
 // Base is the path every route of the API starts with.
@@ -81,6 +86,18 @@ func New(opts Options) (*Server, error) {
 	s := &Server{opts: opts, x: opts.Inbox, log: opts.Logger,
 		sess: &sessions{rdb: opts.Redis, p: opts.Prefix + "inbox:{sessions}:", ttl: opts.SessionTTL}}
 	s.broker = newBroker(opts.Inbox, opts.Logger)
+	if opts.Registerer == nil {
+		opts.Registerer = prometheus.NewRegistry()
+	}
+	s.logins = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "deflectd_inbox_logins_total",
+		Help: "Password sign-ins to the inbox, by result (ok, bad_credentials, locked_out: refused after 10 failures within a minute)."},
+		[]string{"result"})
+	if err := opts.Registerer.Register(s.logins); err != nil {
+		return nil, fmt.Errorf("inboxhttp: %w", err)
+	}
+	for _, r := range []string{"ok", "bad_credentials", "locked_out"} {
+		s.logins.WithLabelValues(r)
+	}
 	return s, nil
 }
 
@@ -317,6 +334,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if n, err := s.sess.failures(r.Context(), req.User); err == nil && n >= maxFailedLogins {
+		s.logins.WithLabelValues("locked_out").Inc()
 		w.Header().Set("Retry-After", "60")
 		writeError(w, http.StatusTooManyRequests, "too_many_attempts", "", "too many failed logins for this user; wait a minute")
 		return
@@ -324,6 +342,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	u, err := s.x.Users().Authenticate(req.User, req.Password)
 	if err != nil {
 		s.sess.failed(r.Context(), req.User)
+		s.logins.WithLabelValues("bad_credentials").Inc()
 		writeError(w, http.StatusUnauthorized, "bad_credentials", "", "unknown user or wrong password")
 		return
 	}
@@ -332,6 +351,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, &inbox.Error{Kind: inbox.ErrUnavailable, Code: "unavailable", Message: "the session store cannot be reached", Err: err})
 		return
 	}
+	s.logins.WithLabelValues("ok").Inc()
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: token, Path: "/", HttpOnly: true, Secure: s.opts.SecureCookies,
 		SameSite: http.SameSiteStrictMode, MaxAge: int(s.opts.SessionTTL.Seconds())})
 	writeJSON(w, http.StatusOK, map[string]any{"user": u, "csrf_token": ss.CSRF})

@@ -305,6 +305,19 @@ func TestLoginLimit(t *testing.T) {
 	if r := a.call(b, nil, "POST", "login", jsonBody(map[string]string{"user": "ana", "password": anaPassword})); r.status != http.StatusTooManyRequests {
 		t.Errorf("the right password while locked = %d, want 429", r.status)
 	}
+	// Counted: 10 wrong passwords, then two refusals while locked.
+	got := map[string]float64{}
+	fams, _ := a.instance.reg.Gather()
+	for _, f := range fams {
+		if f.GetName() == "deflectd_inbox_logins_total" {
+			for _, m := range f.GetMetric() {
+				got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	if got["bad_credentials"] != 10 || got["locked_out"] != 2 || got["ok"] != 0 {
+		t.Errorf("deflectd_inbox_logins_total = %v, want 10 bad_credentials, 2 locked_out", got)
+	}
 }
 
 // Bad input gets a 400 that names the field, with a stable code; an
