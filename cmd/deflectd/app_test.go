@@ -16,6 +16,7 @@ import (
 	"github.com/deflectd/deflectd/deflect/rules"
 	"github.com/deflectd/deflectd/internal/redistest"
 	"github.com/deflectd/deflectd/whatsapp/whatsapptest"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 )
 
@@ -24,8 +25,8 @@ import (
 // templates it may break.
 func testApp(t *testing.T) (base string, dir string) {
 	t.Helper()
-	bases, dir := startTestApp(t, testAppOptions{})
-	return bases[listenAll], dir
+	e := startTestApp(t, testAppOptions{})
+	return e.bases[listenAll], e.dir
 }
 
 // testAppOptions vary testApp's app.
@@ -38,19 +39,29 @@ type testAppOptions struct {
 	// names those that serve HTTPS (extra must name their files).
 	split bool
 	tls   map[string]bool
+	// secrets replaces the WhatsApp token, app secret and verify token
+	// ("tok", "secret", "verify"); logger the test's logger.
+	secrets *testSecrets
+	logger  *zap.Logger
 }
 
-// startTestApp is testApp with options; it returns each listener's base
-// URL by name (listenAll, or the split ones).
-func startTestApp(t *testing.T, o testAppOptions) (bases map[string]string, dir string) {
+// testSecrets are the app's WhatsApp secrets.
+type testSecrets struct{ token, appSecret, verify string }
+
+// startTestApp is testApp with options.
+func startTestApp(t *testing.T, o testAppOptions) *testAppEnv {
 	t.Helper()
 	fake := aritest.NewServer()
 	t.Cleanup(fake.Close)
-	wa := whatsapptest.NewServer(whatsapptest.Options{Token: "tok"})
+	sec := o.secrets
+	if sec == nil {
+		sec = &testSecrets{token: "tok", appSecret: "secret", verify: "verify"}
+	}
+	wa := whatsapptest.NewServer(whatsapptest.Options{Token: sec.token, AppSecret: sec.appSecret})
 	t.Cleanup(wa.Close)
 	rs := redistest.Start(t)
 
-	dir = t.TempDir()
+	dir := t.TempDir()
 	for _, f := range []string{"rules.yaml", "templates.yaml", "users.yaml"} {
 		b, err := os.ReadFile(filepath.Join("../../configs/deflectd", f))
 		if err != nil {
@@ -81,14 +92,18 @@ inbox:
 	if err := os.WriteFile(filepath.Join(dir, "deflectd.yaml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"DEFLECTD_ARI_PASSWORD": fake.Password, "DEFLECTD_WA_TOKEN": "tok",
-		"DEFLECTD_WA_APP_SECRET": "secret", "DEFLECTD_WA_VERIFY_TOKEN": "verify"}
+	env := map[string]string{"DEFLECTD_ARI_PASSWORD": fake.Password, "DEFLECTD_WA_TOKEN": sec.token,
+		"DEFLECTD_WA_APP_SECRET": sec.appSecret, "DEFLECTD_WA_VERIFY_TOKEN": sec.verify}
+	logger := o.logger
+	if logger == nil {
+		logger = zaptest.NewLogger(t)
+	}
 	names := []string{listenAll}
 	if o.split {
 		names = []string{listenAdmin, listenInbox, listenWebhook}
 	}
 	lns := map[string]net.Listener{}
-	bases = map[string]string{}
+	bases := map[string]string{}
 	for _, name := range names {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -101,8 +116,13 @@ inbox:
 		}
 		bases[name] = scheme + ln.Addr().String()
 	}
-	app, err := NewApp(AppOptions{ConfigFile: filepath.Join(dir, "deflectd.yaml"), Logger: zaptest.NewLogger(t),
+	app, err := NewApp(AppOptions{ConfigFile: filepath.Join(dir, "deflectd.yaml"), Logger: logger,
 		Getenv: func(k string) string { return env[k] }, Listener: lns[listenAll], Listeners: lns})
+	hookBase := bases[listenAll]
+	if o.split {
+		hookBase = bases[listenWebhook]
+	}
+	wa.SetWebhookURL(hookBase + "/webhook")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +140,16 @@ inbox:
 	if _, err := fake.WaitCall(ctx, "GET", "/applications/deflect"); err != nil {
 		t.Fatal(err)
 	}
-	return bases, dir
+	return &testAppEnv{bases: bases, dir: dir, wa: wa}
+}
+
+// testAppEnv is a running test app: each listener's base URL by name
+// (listenAll, or the split ones), its config directory and its fake
+// Cloud API.
+type testAppEnv struct {
+	bases map[string]string
+	dir   string
+	wa    *whatsapptest.Server
 }
 
 func get(t *testing.T, method, url, body string) (int, string) {

@@ -91,7 +91,7 @@ func TestValidateListeners(t *testing.T) {
 // the admin token.
 func TestSplitListeners(t *testing.T) {
 	const token = "an-admin-token-of-some-length"
-	bases, _ := startTestApp(t, testAppOptions{split: true, extra: `listeners:
+	bases := startTestApp(t, testAppOptions{split: true, extra: `listeners:
   admin: {address: "127.0.0.1:1"}
   inbox: {address: "127.0.0.1:2"}
   webhook: {address: "127.0.0.1:3"}
@@ -100,7 +100,7 @@ admin_token_file: admin.token
 		if err := os.WriteFile(filepath.Join(dir, "admin.token"), []byte(token+"\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
-	}})
+	}}).bases
 	type call struct{ method, path string }
 	served := map[string][]call{
 		listenAdmin:   {{"GET", "/metrics"}, {"GET", "/-/ready"}, {"POST", "/-/reload"}, {"POST", "/api/v1/dry-run"}},
@@ -155,7 +155,7 @@ func TestListenerTLS(t *testing.T) {
 	ca, caKey := newCert(t, nil, nil, "test CA", true)
 	srvCert, srvKey := newCert(t, ca, caKey, "127.0.0.1", false)
 	cliCert, cliKey := newCert(t, ca, caKey, "reverse proxy", false)
-	bases, _ := startTestApp(t, testAppOptions{split: true, tls: map[string]bool{listenInbox: true}, extra: `listeners:
+	bases := startTestApp(t, testAppOptions{split: true, tls: map[string]bool{listenInbox: true}, extra: `listeners:
   admin: {address: "127.0.0.1:1"}
   inbox: {address: "127.0.0.1:2", tls_cert_file: inbox.crt, tls_key_file: inbox.key, client_ca_file: ca.crt}
   webhook: {address: "127.0.0.1:3"}
@@ -163,7 +163,7 @@ func TestListenerTLS(t *testing.T) {
 		writePEM(t, filepath.Join(dir, "ca.crt"), "CERTIFICATE", ca.Raw)
 		writePEM(t, filepath.Join(dir, "inbox.crt"), "CERTIFICATE", srvCert.Raw)
 		writeKey(t, filepath.Join(dir, "inbox.key"), srvKey)
-	}})
+	}}).bases
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
 	client := func(certs ...tls.Certificate) *http.Client {
