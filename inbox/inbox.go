@@ -222,6 +222,9 @@ func (x *Inbox) Run(ctx context.Context) error {
 		defer t.Stop()
 		for {
 			x.RefreshGauges(ctx)
+			if _, err := x.SweepAbsent(ctx); err != nil && ctx.Err() == nil {
+				x.log.Warn("inbox: looking for users who closed the page", zap.Error(err))
+			}
 			select {
 			case <-ctx.Done():
 				return nil
@@ -230,6 +233,70 @@ func (x *Inbox) Run(ctx context.Context) error {
 		}
 	})
 	return g.Wait()
+}
+
+// Heartbeat records that the user has the web UI open until until: the
+// page's live stream calls it as it pings. Users of the API alone (an
+// integration with a token) never call it, and their availability is
+// what they set.
+func (x *Inbox) Heartbeat(ctx context.Context, userID string, until time.Time) error {
+	if err := x.st.rdb.ZAdd(ctx, x.st.liveKey(), redis.Z{Score: float64(ms(until)), Member: userID}).Err(); err != nil {
+		x.m.redisErrors.Inc()
+		return fmt.Errorf("inbox: recording that %s has a page open: %w", userID, err)
+	}
+	return nil
+}
+
+// lapseScript removes a user's heartbeat only if it lapsed: a page that
+// pinged meanwhile keeps it. Of several instances sweeping at once, one
+// removes it, and only that one acts.
+// KEYS: live. ARGV: user, now ms.
+var lapseScript = redis.NewScript(`
+local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if s and tonumber(s) <= tonumber(ARGV[2]) then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  return 1
+end
+return 0
+`)
+
+// SweepAbsent sets offline the users whose last page closed: their
+// heartbeat lapsed and they are not offline already. A browser closed
+// without signing out must not leave chats waiting on someone who is not
+// there; once offline, the owner's pending chats follow the offline path
+// of the policy. It returns who was set offline.
+func (x *Inbox) SweepAbsent(ctx context.Context) ([]string, error) {
+	now := ms(x.now())
+	ids, err := x.st.rdb.ZRangeByScore(ctx, x.st.liveKey(), &redis.ZRangeBy{Min: "-inf", Max: strconv.FormatInt(now, 10)}).Result()
+	if err != nil {
+		x.m.redisErrors.Inc()
+		return nil, fmt.Errorf("inbox: reading the open pages: %w", err)
+	}
+	var gone []string
+	for _, id := range ids {
+		n, err := lapseScript.Run(ctx, x.st.rdb, []string{x.st.liveKey()}, id, now).Int()
+		if err != nil {
+			x.m.redisErrors.Inc()
+			return gone, fmt.Errorf("inbox: clearing %s's page: %w", id, err)
+		}
+		u, ok := x.users.User(id)
+		if n == 0 || !ok {
+			continue
+		}
+		p, err := x.Presence(ctx, id)
+		if err != nil {
+			return gone, err
+		}
+		if p.Status == Offline {
+			continue
+		}
+		if _, err := x.SetAvailability(ctx, u, id, Offline); err != nil {
+			return gone, err
+		}
+		x.log.Info("inbox: no page open any more; set offline", zap.String("user", id), zap.String("was", string(p.Status)))
+		gone = append(gone, id)
+	}
+	return gone, nil
 }
 
 // change is one attempt at a change of a conversation: what the

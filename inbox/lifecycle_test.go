@@ -65,6 +65,65 @@ func TestClaimTimeoutReturnsToUnassignedOldestFirst(t *testing.T) {
 	}
 }
 
+// Rule 4, availability, when the page closes: an agent whose web UI sent
+// its last heartbeat and lapsed is set offline (once, by whichever
+// instance sweeps first), and their pending chats then follow the offline
+// path. A page that keeps pinging keeps them online, and a user who never
+// had a page (an API client) keeps what they set.
+func TestClosedPageGoesOffline(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	other := e.newInbox()
+	const from = "5491155550802"
+	id := inbox.ConversationID(from, "")
+	e.setPresence(inbox.Online, "ana", "bob")
+	e.write(from, "factura")
+	e.claim(id, "ana")
+	start := e.clock.Now()
+	const lapse = 45 * time.Second
+	for _, u := range []string{"ana", "carla"} {
+		if err := e.x.Heartbeat(e.ctx, u, start.Add(lapse)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sweep := func(x *inbox.Inbox) []string {
+		t.Helper()
+		gone, err := x.SweepAbsent(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return gone
+	}
+	e.clock.Set(start.Add(lapse - time.Second))
+	if gone := sweep(e.x); len(gone) != 0 {
+		t.Fatalf("before the lapse: %v set offline", gone)
+	}
+	e.clock.Set(start.Add(lapse))
+	gone := append(sweep(e.x), sweep(other)...)
+	// carla was offline already: nothing to do for her.
+	if strings.Join(gone, ",") != "ana" {
+		t.Fatalf("after the lapse, set offline: %v, want ana, once", gone)
+	}
+	for u, want := range map[string]inbox.Availability{"ana": inbox.Offline, "bob": inbox.Online, "carla": inbox.Offline} {
+		if p, _ := e.x.Presence(e.ctx, u); p.Status != want {
+			t.Errorf("%s is %s, want %s", u, p.Status, want)
+		}
+	}
+	e.at(start, lapse+inbox.DefaultOfflineGrace)
+	if d := e.conv(id); d.Owner != "" || d.Level != inbox.LevelEscalated {
+		t.Errorf("ana's pending chat after the grace: owner %q level %v, want Unassigned and escalated", d.Owner, d.Level)
+	}
+	// A page that pings stays.
+	e.setPresence(inbox.Online, "ana")
+	now := e.clock.Now()
+	e.x.Heartbeat(e.ctx, "ana", now.Add(lapse))
+	e.clock.Set(now.Add(lapse - time.Second))
+	e.x.Heartbeat(e.ctx, "ana", e.clock.Now().Add(lapse))
+	e.clock.Set(now.Add(lapse + time.Second))
+	if gone := sweep(e.x); len(gone) != 0 {
+		t.Errorf("a page that pinged: %v set offline", gone)
+	}
+}
+
 // Rule 4, availability: the pending chats of an agent who goes offline
 // follow the escalation path after offline_grace (default 1 min):
 // escalated, supervisors notified, back to Unassigned. An away agent

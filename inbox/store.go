@@ -54,6 +54,7 @@ func (s *store) searchKey() string           { return s.g + "search" }
 func (s *store) dueKey() string              { return s.g + "due" }
 func (s *store) eventsKey() string           { return s.g + "events" }
 func (s *store) presenceKey() string         { return s.g + "presence" }
+func (s *store) liveKey() string             { return s.g + "presence-live" }
 func (s *store) dayKey(t time.Time) string   { return s.g + "day:" + t.UTC().Format("2006-01-02") }
 
 // errConflict: another change committed first; load again and retry.

@@ -208,6 +208,14 @@ func idLess(a, b string) bool {
 	return am < bm || am == bm && as < bs
 }
 
+// pingEvery is how often an idle stream is pinged; pageLapse how long a
+// user counts as having the page open after its last ping: three missed
+// pings.
+const (
+	pingEvery = 15 * time.Second
+	pageLapse = 3 * pingEvery
+)
+
 // events serves the live stream as Server-Sent Events. A client sends
 // Last-Event-ID (or ?last_event_id=) to resume; it gets "reset" when the
 // events it missed are gone and must reload. The first event of a fresh
@@ -271,7 +279,19 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, p principal) {
 		sent = maxID(sent, e.ID)
 	}
 	fl.Flush()
-	ping := time.NewTicker(15 * time.Second)
+	// A signed-in browser's stream says its user has the page open; when
+	// the last one has been gone for a while, the inbox sets them
+	// offline. A token's client (an integration) sets its own.
+	beat := func() {
+		if p.sess == nil {
+			return
+		}
+		if err := s.x.Heartbeat(ctx, p.user.ID, s.opts.Now().Add(pageLapse)); err != nil && ctx.Err() == nil {
+			s.log.Warn("inboxhttp: the page's heartbeat", zap.Error(err))
+		}
+	}
+	beat()
+	ping := time.NewTicker(pingEvery)
 	defer ping.Stop()
 	for {
 		select {
@@ -282,6 +302,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, p principal) {
 				return
 			}
 			fl.Flush()
+			beat()
 		case e, ok := <-sub.ch:
 			if !ok {
 				// Cut off (too slow, the stream was trimmed, or this
