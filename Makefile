@@ -13,7 +13,7 @@ GO       ?= go
 FUZZTIME ?= 20s
 PKGS     := ./...
 
-.PHONY: all build demo test e2e vet fuzz bench check-format clean
+.PHONY: all build demo test e2e soak vet fuzz bench check-format clean
 
 all: build test
 
@@ -59,6 +59,14 @@ fuzz:
 		echo "fuzz $$pkg $$fn"; \
 		$(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=1s -parallel=1 $$pkg; \
 	done
+
+# A soak on the real parts (root): sipp at 5 calls a second, about 100
+# waiting, for SOAK_DURATION, sampling deflectd and Redis every SOAK_SAMPLE
+# (docs/reliability.md).
+SOAK_DURATION ?= 10m
+SOAK_SAMPLE ?= 10s
+soak:
+	$(GO) test -tags e2e -count=1 -timeout 60m -run '^TestSoak$$' -v ./cmd/deflectd/ -soak-duration=$(SOAK_DURATION) -soak-sample=$(SOAK_SAMPLE)
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -cpu=1 -count=6 ./ari/

@@ -53,8 +53,14 @@ type Options struct {
 	MaxBacklog int
 
 	// HTTPClient sends REST requests and opens the websocket. Default: a
-	// client of its own, without a global timeout (RequestTimeout applies).
+	// client of its own, without a global timeout (RequestTimeout applies),
+	// with at most MaxConnections connections to Asterisk.
 	HTTPClient *http.Client
+	// MaxConnections bounds the HTTP connections of the default client:
+	// Asterisk refuses sessions past http.conf's sessionlimit (100 by
+	// default, the event websocket included), so a burst of calls must
+	// queue its requests here rather than fail there. Default 32.
+	MaxConnections int
 	// Logger receives the client's logs. Default: none.
 	Logger *zap.Logger
 	// Registerer receives the client's metrics. Default: a private registry.
@@ -98,8 +104,13 @@ func (o *Options) setDefaults() error {
 	if o.MaxBacklog < o.SlowConsumerBacklog {
 		o.MaxBacklog = o.SlowConsumerBacklog
 	}
+	if o.MaxConnections <= 0 {
+		o.MaxConnections = 32
+	}
 	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{}
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxConnsPerHost, t.MaxIdleConnsPerHost = o.MaxConnections, o.MaxConnections
+		o.HTTPClient = &http.Client{Transport: t}
 	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()

@@ -4,9 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -557,5 +562,65 @@ func TestMetricsLint(t *testing.T) {
 	problems, err := testutil.GatherAndLint(reg)
 	if err != nil || len(problems) > 0 {
 		t.Errorf("GatherAndLint() = %v, %v, want no problems", problems, err)
+	}
+}
+
+// A burst of requests opens at most MaxConnections connections to
+// Asterisk, whose http.conf sessionlimit (100 by default) refuses more:
+// the rest wait in the client for a connection.
+func TestMaxConnections(t *testing.T) {
+	const limit, burst = 4, 20
+	var mu sync.Mutex
+	open, peak := 0, 0
+	release := make(chan struct{})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch s {
+		case http.StateNew:
+			open++
+			peak = max(peak, open)
+		case http.StateClosed, http.StateHijacked:
+			open--
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	c, err := New(Options{URL: srv.URL + "/ari", Username: "u", Application: "a", MaxConnections: limit, Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, burst)
+	for i := range burst {
+		wg.Go(func() { errs <- c.Answer(context.Background(), fmt.Sprint("chan-", i)) })
+	}
+	// Once the limit's worth of requests is in, no more connections come.
+	for {
+		mu.Lock()
+		n := open
+		mu.Unlock()
+		if n >= limit {
+			break
+		}
+		runtime.Gosched()
+	}
+	close(release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if peak > limit {
+		t.Errorf("%d connections at once, want at most %d", peak, limit)
+	}
+	if tr, ok := c.opts.HTTPClient.Transport.(*http.Transport); !ok || tr.MaxConnsPerHost != limit {
+		t.Errorf("the default client's transport = %T, want one with MaxConnsPerHost %d", c.opts.HTTPClient.Transport, limit)
 	}
 }

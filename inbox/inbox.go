@@ -244,6 +244,21 @@ func (x *Inbox) Heartbeat(ctx context.Context, userID string, until time.Time) e
 		x.m.redisErrors.Inc()
 		return fmt.Errorf("inbox: recording that %s has a page open: %w", userID, err)
 	}
+	// A page that was only cut off (a network blip, a laptop lid, Redis
+	// away for a while) gets back what the sweep took; a user who chose
+	// offline stays offline.
+	p, err := x.Presence(ctx, userID)
+	if err != nil || !p.Absent || p.Status != Offline || p.Was == "" {
+		return err
+	}
+	u, ok := x.users.User(userID)
+	if !ok {
+		return nil
+	}
+	if _, err := x.setAvailability(ctx, u, userID, p.Was, ""); err != nil {
+		return err
+	}
+	x.log.Info("inbox: the page is back; availability restored", zap.String("user", userID), zap.String("status", string(p.Was)))
 	return nil
 }
 
@@ -290,7 +305,7 @@ func (x *Inbox) SweepAbsent(ctx context.Context) ([]string, error) {
 		if p.Status == Offline {
 			continue
 		}
-		if _, err := x.SetAvailability(ctx, u, id, Offline); err != nil {
+		if _, err := x.setAvailability(ctx, u, id, Offline, p.Status); err != nil {
 			return gone, err
 		}
 		x.log.Info("inbox: no page open any more; set offline", zap.String("user", id), zap.String("was", string(p.Status)))
@@ -1119,6 +1134,18 @@ func messageID(client string) (string, error) {
 	return "o" + client, nil
 }
 
+// sameOutbound reports whether two outbound messages say the same: the
+// same type, text, quote and template.
+func sameOutbound(a, b *Message) bool {
+	if a.Type != b.Type || a.Text != b.Text || a.ContextID != b.ContextID {
+		return false
+	}
+	if (a.Template == nil) != (b.Template == nil) {
+		return false
+	}
+	return a.Template == nil || a.Template.Name == b.Template.Name && a.Template.Language == b.Template.Language
+}
+
 // send is the common path of a reply and a template: the message is
 // stored in the conversation (taking an Unassigned chat), then enqueued;
 // it is acknowledged only once the outbox holds it.
@@ -1144,6 +1171,12 @@ func (x *Inbox) send(ctx context.Context, u *User, id, msgID string, automatic b
 			out, again = old, true
 			scratch := *old
 			if m, err := build(ch, &scratch); err == nil {
+				// The same id must mean the same message: a retry
+				// sends what the first request stored, never a new
+				// text under its id.
+				if !sameOutbound(&scratch, old) {
+					return conflict("client_id_reused", "client_id %q was used for another message in this conversation", strings.TrimPrefix(msgID, "o"))
+				}
 				wm = m
 			}
 			return errNoChange
@@ -1543,6 +1576,12 @@ func (x *Inbox) Reopen(ctx context.Context, u *User, id string) (*Conversation, 
 // checked by the timer at once and follow the escalation path after
 // offline_grace.
 func (x *Inbox) SetAvailability(ctx context.Context, u *User, agent string, a Availability) (Presence, error) {
+	return x.setAvailability(ctx, u, agent, a, "")
+}
+
+// setAvailability sets agent's availability; absentFrom, when set, is the
+// availability of a user the sweep found gone (Presence.Absent).
+func (x *Inbox) setAvailability(ctx context.Context, u *User, agent string, a, absentFrom Availability) (Presence, error) {
 	if !a.valid() {
 		return Presence{}, invalid("status", "%q: want online, away or offline", a)
 	}
@@ -1565,6 +1604,9 @@ func (x *Inbox) SetAvailability(ctx context.Context, u *User, agent string, a Av
 	p := Presence{Status: a, Since: now}
 	if prev.Status == a {
 		p.Since = prev.Since
+	}
+	if absentFrom != "" {
+		p.Absent, p.Was = true, absentFrom
 	}
 	b, _ := json.Marshal(p)
 	pipe := x.st.rdb.TxPipeline()

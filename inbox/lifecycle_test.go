@@ -112,6 +112,19 @@ func TestClosedPageGoesOffline(t *testing.T) {
 	if d := e.conv(id); d.Owner != "" || d.Level != inbox.LevelEscalated {
 		t.Errorf("ana's pending chat after the grace: owner %q level %v, want Unassigned and escalated", d.Owner, d.Level)
 	}
+	// A page that was only cut off comes back: its next heartbeat
+	// restores what the sweep took. One who chose offline stays so.
+	if err := e.x.Heartbeat(e.ctx, "ana", e.clock.Now().Add(lapse)); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := e.x.Presence(e.ctx, "ana"); p.Status != inbox.Online || p.Absent {
+		t.Errorf("ana after her page came back: %+v, want online again", p)
+	}
+	e.setPresence(inbox.Offline, "bob")
+	e.x.Heartbeat(e.ctx, "bob", e.clock.Now().Add(lapse))
+	if p, _ := e.x.Presence(e.ctx, "bob"); p.Status != inbox.Offline {
+		t.Errorf("bob chose offline, then his page pinged: %s, want offline", p.Status)
+	}
 	// A page that pings stays.
 	e.setPresence(inbox.Online, "ana")
 	now := e.clock.Now()

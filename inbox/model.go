@@ -398,6 +398,11 @@ func (a Availability) valid() bool { return a == Online || a == Away || a == Off
 type Presence struct {
 	Status Availability `json:"status"`
 	Since  time.Time    `json:"since,omitzero"`
+	// Absent: the inbox set the user offline because their page closed
+	// (its heartbeat lapsed); Was is what they were. A heartbeat that
+	// comes back (the page was only cut off) restores Was.
+	Absent bool         `json:"absent,omitempty"`
+	Was    Availability `json:"was,omitempty"`
 }
 
 // Event is one thing that happened to a conversation, as the history

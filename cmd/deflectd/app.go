@@ -114,7 +114,7 @@ func NewApp(o AppOptions) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.ari, err = ari.New(ari.Options{URL: cfg.ARI.URL, Username: cfg.ARI.User, Password: pw, Application: cfg.ARI.App,
+	a.ari, err = ari.New(ari.Options{URL: cfg.ARI.URL, Username: cfg.ARI.User, Password: pw, Application: cfg.ARI.App, MaxConnections: cfg.ARI.MaxConnections,
 		Logger: log.Named("ari"), Registerer: reg})
 	if err != nil {
 		return nil, err

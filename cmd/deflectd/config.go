@@ -39,6 +39,10 @@ type Config struct {
 		PasswordFile string `yaml:"password_file"` // else DEFLECTD_ARI_PASSWORD
 		App          string `yaml:"app"`
 		QueueContext string `yaml:"queue_context"`
+		// MaxConnections bounds this instance's HTTP connections to
+		// Asterisk (default 32); keep the sum over instances under
+		// http.conf's sessionlimit.
+		MaxConnections int `yaml:"max_connections"`
 	} `yaml:"ari"`
 
 	Calls struct {

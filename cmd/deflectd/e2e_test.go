@@ -346,9 +346,30 @@ type stack struct {
 	env []string
 }
 
+// autoStatusFor: customers who answer read their messages first.
+func autoStatusFor(c *whatsapptest.Customers) *whatsapptest.AutoStatus {
+	if c == nil {
+		return nil
+	}
+	return &whatsapptest.AutoStatus{Interval: 200 * time.Millisecond}
+}
+
 // newStack starts the sandbox, a Redis and the fake Cloud API, and writes a
 // config directory for deflectd with the given rules.
 func newStack(tb testing.TB, ctx context.Context, rulesYAML string) *stack {
+	tb.Helper()
+	return newStackWith(tb, ctx, rulesYAML, stackOptions{})
+}
+
+// stackOptions vary a stack: the fake Cloud API's customers, and more
+// config (appended to deflectd.yaml) with files for it.
+type stackOptions struct {
+	customers *whatsapptest.Customers
+	extra     string
+	files     map[string]string
+}
+
+func newStackWith(tb testing.TB, ctx context.Context, rulesYAML string, so stackOptions) *stack {
 	tb.Helper()
 	asterisktest.Require(tb, "root", "debootstrap", "sipp")
 	sb, err := asterisktest.Start(ctx, asterisktest.Options{Logf: log.Printf, ReplaceRunning: true})
@@ -361,7 +382,8 @@ func newStack(tb testing.TB, ctx context.Context, rulesYAML string) *stack {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	wa := whatsapptest.NewServer(whatsapptest.Options{Token: "tok", Templates: whatsapptest.TemplatesFromCatalog(cat), MPS: 1000})
+	wa := whatsapptest.NewServer(whatsapptest.Options{Token: "tok", AppSecret: "s", Templates: whatsapptest.TemplatesFromCatalog(cat), MPS: 1000,
+		Customers: so.customers, AutoStatus: autoStatusFor(so.customers)})
 	tb.Cleanup(wa.Close)
 	dir := tb.TempDir()
 	tmpl, _ := os.ReadFile("../../configs/deflectd/templates.yaml")
@@ -382,7 +404,10 @@ whatsapp:
   phone_number_id: %q
   tier_limit: 0
   mps: 1000
-`, rs.URL(), rs.Prefix, sb.ARIURL, sb.Username, wa.URL, wa.PhoneNumberID)), 0o644)
+`, rs.URL(), rs.Prefix, sb.ARIURL, sb.Username, wa.URL, wa.PhoneNumberID)+so.extra), 0o644)
+	for name, body := range so.files {
+		os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644)
+	}
 	env := []string{"DEFLECTD_ARI_PASSWORD=" + sb.Password, "DEFLECTD_WA_TOKEN=tok", "DEFLECTD_WA_APP_SECRET=s", "DEFLECTD_WA_VERIFY_TOKEN=v"}
 	return &stack{sb: sb, rs: rs, wa: wa, dir: dir, env: env}
 }

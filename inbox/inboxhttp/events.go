@@ -208,6 +208,17 @@ func idLess(a, b string) bool {
 	return am < bm || am == bm && as < bs
 }
 
+// sessionLive reports whether the request's session still exists. A
+// store that cannot be reached keeps the stream: the next ping asks again.
+func (s *Server) sessionLive(ctx context.Context, r *http.Request) bool {
+	c, err := r.Cookie(cookieName)
+	if err != nil {
+		return false
+	}
+	_, err = s.sess.get(ctx, c.Value)
+	return !errors.Is(err, errNoSession)
+}
+
 // pingEvery is how often an idle stream is pinged; pageLapse how long a
 // user counts as having the page open after its last ping: three missed
 // pings.
@@ -245,10 +256,13 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, p principal) {
 		return
 	}
 	defer s.broker.unsubscribe(sub)
-	// A stream lasts: lift the server's write timeout for it (the pings
-	// below find a dead client). A server without one has nothing to
-	// lift, hence no error check.
-	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+	// A stream lasts: instead of the server's write timeout, each write
+	// gets two ping intervals, so that a client that stopped reading is
+	// cut off rather than holding the handler. A server without deadlines
+	// has nothing to set, hence no error check.
+	rc := http.NewResponseController(w)
+	extend := func() { _ = rc.SetWriteDeadline(time.Now().Add(2 * pingEvery)) }
+	extend()
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Accel-Buffering", "no")
@@ -259,6 +273,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, p principal) {
 		sent = last
 	}
 	write := func(typ, id string, v any) bool {
+		extend()
 		data, _ := json.Marshal(v)
 		if id != "" {
 			fmt.Fprintf(w, "id: %s\n", id)
@@ -298,6 +313,12 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, p principal) {
 		case <-ctx.Done():
 			return
 		case <-ping.C:
+			// A stream lives no longer than its session: after a
+			// logout or an expiry it ends, and the browser signs in.
+			if p.sess != nil && !s.sessionLive(ctx, r) {
+				return
+			}
+			extend()
 			if _, err := fmt.Fprint(w, ": ping\n\n"); err != nil {
 				return
 			}

@@ -395,6 +395,10 @@ func TestReplyIdempotent(t *testing.T) {
 	if out != 1 || len(a.wa.Messages()) != 1 {
 		t.Errorf("%d outbound messages stored, %d sent, want 1 and 1", out, len(a.wa.Messages()))
 	}
+	// The same id for another text is a mistake, not a retry.
+	if r := a.do("ana", "POST", "conversations/"+id+"/reply", `{"text":"Otra cosa","client_id":"c-1"}`); r.status != http.StatusConflict || r.errorCode() != "client_id_reused" {
+		t.Errorf("another text under the same client_id = %d %s, want 409 client_id_reused", r.status, r.body)
+	}
 }
 
 // A stream ends when its instance stops, so that the HTTP server's
