@@ -65,8 +65,9 @@ fuzz:
 # (docs/reliability.md).
 SOAK_DURATION ?= 10m
 SOAK_SAMPLE ?= 10s
+SOAK_CPS ?= 5
 soak:
-	$(GO) test -tags e2e -count=1 -timeout 60m -run '^TestSoak$$' -v ./cmd/deflectd/ -soak-duration=$(SOAK_DURATION) -soak-sample=$(SOAK_SAMPLE)
+	$(GO) test -tags e2e -count=1 -timeout 60m -run '^TestSoak$$' -v ./cmd/deflectd/ -soak-duration=$(SOAK_DURATION) -soak-sample=$(SOAK_SAMPLE) -soak-cps=$(SOAK_CPS)
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -cpu=1 -count=6 ./ari/

@@ -352,10 +352,10 @@ func (s *Sim) look(ctx context.Context, w *worker) (string, error) {
 			sending++
 		case now.After(p.replyAt):
 			sending++
-			p.answered = true
 			if err := s.answer(ctx, w, it, key); err != nil {
-				return work(), err
+				return work(), err // the next look tries again, with the same client_id
 			}
+			p.answered = true
 		default:
 			answer++
 		}

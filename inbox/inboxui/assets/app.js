@@ -90,6 +90,14 @@ function clock(seconds) {
   return h > 0 ? `${h}:${two(m)}:${two(r)}` : `${m}:${two(r)}`;
 }
 
+// hashConversation reads the open conversation from the URL (#/c/<id>);
+// a malformed one opens nothing.
+function hashConversation() {
+  const m = location.hash.match(/^#\/c\/(.+)$/);
+  if (!m) return '';
+  try { return decodeURIComponent(m[1]); } catch { return ''; }
+}
+
 function levelOf(item) {
   const l = item.level;
   return l === 'critical' || l === 'escalated' ? l : 'normal';
@@ -257,15 +265,16 @@ function ResolveForm({ t, onSubmit, onCancel }) {
   </form>`;
 }
 
-function TemplatePicker({ t, onSend }) {
+function TemplatePicker({ t, busy, onSend }) {
   const [list, setList] = useState([]);
   const [pick, setPick] = useState('');
   useEffect(() => {
     api('GET', 'templates').then((r) => {
       setList(r.templates);
       if (r.templates.length) setPick(r.templates[0].name + '|' + r.templates[0].language);
-    }).catch(() => {});
+    }).catch((e) => setLoadError(e.message));
   }, []);
+  const [loadError, setLoadError] = useState('');
   const send = () => {
     const [name, language] = pick.split('|');
     onSend({ name, language });
@@ -275,7 +284,8 @@ function TemplatePicker({ t, onSend }) {
     <label for="tpl-pick">${t.template}</label>
     <select id="tpl-pick" value=${pick} onChange=${(e) => setPick(e.target.value)}>
       ${list.map((x) => html`<option value=${x.name + '|' + x.language}>${x.name} (${x.language})</option>`)}</select>
-    <button class="primary" id="tpl-send" disabled=${!pick} onClick=${send}>${t.sendTemplate}</button>
+    <button class="primary" id="tpl-send" disabled=${!pick || busy} onClick=${send}>${t.sendTemplate}</button>
+    ${loadError && html`<p class="error" role="alert">${loadError}</p>`}
   </div>`;
 }
 
@@ -289,6 +299,11 @@ function Conversation({ t, me, agents, id, version, onChanged }) {
   const [sending, setSending] = useState('');
   const [actionError, setActionError] = useState('');
   const seenFor = useRef('');
+  // One id per draft (and per template): a send retried after an error
+  // (the answer lost on the way back) is the same message, which the
+  // server sends once.
+  const draftID = useRef({ text: '', id: '' });
+  const tplID = useRef({ key: '', id: '' });
   useEffect(() => {
     api('GET', 'conversations/' + encodeURIComponent(id) + '/quick-replies').then((r) => setQuick(r.quick_replies || [])).catch(() => {});
   }, [id]);
@@ -342,13 +357,16 @@ function Conversation({ t, me, agents, id, version, onChanged }) {
   const send = async () => {
     const body = text.trim();
     if (!body || sending) return;
+    if (draftID.current.text !== body) draftID.current = { text: body, id: clientID() };
     // Pending until the outbox holds it: the API answers only then.
     setSending(body);
     setText('');
-    const ok = await act('reply', { text: body, client_id: clientID() });
+    const ok = await act('reply', { text: body, client_id: draftID.current.id });
     setSending('');
-    if (!ok) setText(body);
+    if (ok) draftID.current = { text: '', id: '' };
+    else setText(body);
   };
+
   const submitForm = (path) => async (body) => {
     const e = await call(path, body);
     if (!e) setForm('');
@@ -397,7 +415,11 @@ function Conversation({ t, me, agents, id, version, onChanged }) {
           aria-describedby="reply-hint"></textarea>
         <p id="reply-hint" class="meta">${t.replyHint}</p>
         <button class="primary" id="send" disabled=${busy || !text.trim()} onClick=${send}>${t.send}</button>
-      </div>` : html`<${TemplatePicker} t=${t} onSend=${(tp) => act('template', { ...tp, client_id: clientID() })} />`)}
+      </div>` : html`<${TemplatePicker} t=${t} busy=${busy} onSend=${async (tp) => {
+        const key = tp.name + '|' + tp.language;
+        if (tplID.current.key !== key) tplID.current = { key, id: clientID() };
+        if (await act('template', { ...tp, client_id: tplID.current.id })) tplID.current = { key: '', id: '' };
+      }} />`)}
   </section>`;
 }
 
@@ -408,7 +430,7 @@ function Inbox({ t, me, lang, setLang, onOut }) {
   const [view, setView] = useState(sup ? 'pending' : 'unassigned');
   const [counts, setCounts] = useState({ unassigned: 0, mine: 0, pending: 0 });
   const [page, setPage] = useState({ items: [], fetched: Date.now() });
-  const [current, setCurrent] = useState(decodeURIComponent((location.hash.match(/^#\/c\/(.+)$/) || [])[1] || ''));
+  const [current, setCurrent] = useState(hashConversation());
   const [version, setVersion] = useState(0);
   const [live, setLive] = useState(false);
   const [presence, setPresence] = useState(me.presence.status || 'offline');
@@ -421,11 +443,15 @@ function Inbox({ t, me, lang, setLang, onOut }) {
   const [listError, setListError] = useState('');
   const now = useNow();
 
+  // Answers can come back out of order: only the latest request's counts.
+  const seq = useRef(0);
   const refresh = useCallback(async () => {
+    const mine = ++seq.current;
     const q = new URLSearchParams({ view });
     for (const [k, v] of Object.entries(filter)) if (v.trim()) q.set(k, v.trim());
     try {
       const [c, p] = await Promise.all([api('GET', 'counts'), api('GET', 'conversations?' + q)]);
+      if (mine !== seq.current) return;
       setCounts(c);
       setPage({ items: p.items, fetched: Date.now() });
       setListError('');
@@ -458,25 +484,56 @@ function Inbox({ t, me, lang, setLang, onOut }) {
     }
   }, [t]);
 
-  // Live: any event refreshes the lists and the open conversation.
-  useEffect(() => {
-    let timer = null;
-    const es = new EventSource(API + 'events');
-    const poke = () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => { refresh(); setVersion((v) => v + 1); }, 100);
-    };
-    es.onopen = () => setLive(true);
-    es.onerror = () => setLive(false);
-    es.addEventListener('alert', onAlert);
-    es.addEventListener('escalation', onAlert);
-    for (const type of ['conversation.created', 'message.in', 'message.out', 'message.status', 'claimed', 'unassigned',
-      'handoff', 'reassigned', 'resolved', 'reopened', 'seen', 'level', 'alert', 'escalation', 'window.expired', 'lost',
-      'availability', 'csat', 'updated', 'reset']) {
-      es.addEventListener(type, poke);
+  // The stream is opened once; it calls the latest refresh and alert
+  // handler through refs, so typing a filter does not reopen it.
+  const refreshRef = useRef(refresh);
+  refreshRef.current = refresh;
+  const alertRef = useRef(onAlert);
+  alertRef.current = onAlert;
+  const reloadMe = useCallback(async () => {
+    try {
+      const m = await api('GET', 'me');
+      csrf = m.csrf_token || csrf;
+      setPresence(m.presence.status || 'offline');
+    } catch (e) {
+      if (e.status === 401) onOut();
     }
-    return () => { clearTimeout(timer); es.close(); };
-  }, [refresh, onAlert]);
+  }, []);
+
+  // Live: events refresh the lists and the open conversation, at most
+  // every 250 ms. A stream the browser gave up on (an answer other than
+  // 200: an expired session, an instance shutting down) is opened again
+  // with a growing pause, after checking the session.
+  useEffect(() => {
+    let es = null, timer = null, retry = null, wait = 1000, closed = false;
+    const poke = () => {
+      if (timer) return;
+      timer = setTimeout(() => { timer = null; refreshRef.current(); setVersion((v) => v + 1); }, 250);
+    };
+    const open = () => {
+      es = new EventSource(API + 'events');
+      es.onopen = () => { setLive(true); wait = 1000; reloadMe(); poke(); };
+      es.onerror = () => {
+        setLive(false);
+        if (es.readyState === EventSource.CLOSED && !closed) {
+          retry = setTimeout(() => { reloadMe(); open(); }, wait);
+          wait = Math.min(wait * 2, 30000);
+        }
+      };
+      es.addEventListener('alert', (ev) => alertRef.current(ev));
+      es.addEventListener('escalation', (ev) => alertRef.current(ev));
+      es.addEventListener('availability', (ev) => {
+        try { if (JSON.parse(ev.data).data.agent === me.user.id) reloadMe(); } catch { /* not ours */ }
+      });
+      for (const type of ['conversation.created', 'message.in', 'message.out', 'message.status', 'claimed', 'unassigned',
+      'handoff', 'reassigned', 'resolved', 'reopened', 'seen', 'level', 'alert', 'escalation', 'window.expired', 'lost',
+        'availability', 'csat', 'updated', 'reset']) {
+        es.addEventListener(type, poke);
+      }
+    };
+    open();
+    return () => { closed = true; clearTimeout(timer); clearTimeout(retry); if (es) es.close(); };
+  }, []);
 
   // Keyboard: j/k move, Enter opens, t takes, / searches, ? helps.
   const items = page.items;
@@ -511,7 +568,7 @@ function Inbox({ t, me, lang, setLang, onOut }) {
   }, [items, cursor]);
 
   useEffect(() => {
-    const onHash = () => setCurrent(decodeURIComponent((location.hash.match(/^#\/c\/(.+)$/) || [])[1] || ''));
+    const onHash = () => setCurrent(hashConversation());
     addEventListener('hashchange', onHash);
     return () => removeEventListener('hashchange', onHash);
   }, []);
