@@ -308,9 +308,13 @@ func (a *App) Run(ctx context.Context) error {
 		g.Go(func() error { return a.inboxAPI.Run(ctx) })
 	}
 	for _, sv := range servers {
+		// Read before Serve starts: it sets the server's TLS fields up.
+		withTLS := sv.srv.TLSConfig != nil
+		a.log.Info("listening", zap.String("listener", sv.name), zap.String("address", sv.ln.Addr().String()),
+			zap.Bool("tls", withTLS))
 		g.Go(func() error {
 			var err error
-			if sv.srv.TLSConfig != nil {
+			if withTLS {
 				err = sv.srv.ServeTLS(sv.ln, "", "")
 			} else {
 				err = sv.srv.Serve(sv.ln)
@@ -326,8 +330,6 @@ func (a *App) Run(ctx context.Context) error {
 			defer cancel()
 			return sv.srv.Shutdown(sctx)
 		})
-		a.log.Info("listening", zap.String("listener", sv.name), zap.String("address", sv.ln.Addr().String()),
-			zap.Bool("tls", sv.srv.TLSConfig != nil))
 	}
 	a.log.Info("deflectd running", zap.String("app", a.cfg.ARI.App))
 	err := g.Wait()
