@@ -107,6 +107,12 @@ func newCall(e *Engine, ch ari.Channel, ev *ari.StasisStart, rec *record) *call 
 
 func (c *call) now() time.Time { return c.e.opts.Now() }
 
+func (c *call) checkpoint(point string) {
+	if c.e.opts.Checkpoint != nil {
+		c.e.opts.Checkpoint(point)
+	}
+}
+
 // run drives the call until it ends or ctx does.
 func (c *call) run(ctx context.Context) {
 	defer c.stopTimers()
@@ -184,6 +190,7 @@ func (c *call) enter(ctx context.Context) {
 	}
 	c.startWaiting()
 	c.transition(ctx, StateEntered)
+	c.checkpoint(CheckpointEntered)
 	// A self-service reason may be answered at once: then the caller never
 	// enters the queue (no agent rings, no phantom ENTERQUEUE/ABANDON in
 	// queue_log). If the message cannot go, the caller queues as usual.
@@ -325,8 +332,12 @@ func (c *call) decide(ctx context.Context) {
 	case rules.ActionPerform:
 		c.perform(ctx, d)
 	}
-	if c.rec.State == StateWaiting && !d.Next.IsZero() {
-		c.decideT = time.NewTimer(max(d.Next.Sub(c.now()), 0))
+	next := d.Next
+	if c.rec.State == StateWaiting && c.blocked == skipRedis && (d.Action == rules.ActionOffer || d.Action == rules.ActionPerform) {
+		next = now.Add(redisRetry) // the rules said now; Redis said not yet
+	}
+	if c.rec.State == StateWaiting && !next.IsZero() {
+		c.decideT = time.NewTimer(max(next.Sub(c.now()), 0))
 	}
 }
 
@@ -339,17 +350,17 @@ func (c *call) mayMessage(ctx context.Context) string {
 	if !c.rec.Eligible {
 		return skipInvalid
 	}
-	if !c.storeOK {
-		return "redis"
+	if !c.storeOK && !c.resave(ctx) {
+		return skipRedis
 	}
 	if cool, err := c.e.store.inCooldown(ctx, c.rec.Number); err != nil {
 		c.e.metrics.redisErrors.Inc()
-		return "redis"
+		return skipRedis
 	} else if cool {
 		return "cooldown"
 	}
 	if out, err := c.e.opts.Outbox.OptedOut(ctx, c.rec.Number); err != nil {
-		return "redis"
+		return skipRedis
 	} else if out {
 		return "opted_out"
 	}
@@ -357,11 +368,30 @@ func (c *call) mayMessage(ctx context.Context) string {
 		return "unreachable"
 	}
 	if left, err := c.e.opts.Outbox.BudgetLeft(ctx); err != nil {
-		return "redis"
+		return skipRedis
 	} else if left == 0 {
 		return "budget"
 	}
 	return ""
+}
+
+// skipRedis is the one reason not to message that passes by itself: the
+// call looks again every redisRetry until Redis answers.
+const skipRedis = "redis"
+
+// redisRetry is how often a call whose offer or message waits on Redis
+// looks again.
+const redisRetry = 2 * time.Second
+
+// resave writes the call's record again after Redis failed it; the call's
+// promises (offers, messages) resume once it succeeds.
+func (c *call) resave(ctx context.Context) bool {
+	if err := c.e.store.save(ctx, &c.rec, "", c.now()); err != nil {
+		return false
+	}
+	c.storeOK = true
+	c.log.Info("deflect: Redis answers again; offers resume for the call", zap.String("state", string(c.rec.State)))
+	return true
 }
 
 func (c *call) offer(ctx context.Context, d rules.Decision) {
@@ -370,13 +400,17 @@ func (c *call) offer(ctx context.Context, d rules.Decision) {
 		return
 	}
 	c.decision = d
+	offers, last := c.rec.Offers, c.rec.LastOffer
 	c.rec.Template = d.Template // an acceptance adopted after a restart sends what was offered
 	c.rec.Offers++
 	c.rec.LastOffer = c.now().UnixMilli()
 	if c.transition(ctx, StateOffered) != nil {
-		c.rec.State = StateWaiting
+		// Not offered: the caller heard nothing, so it does not count.
+		c.rec.State, c.rec.Offers, c.rec.LastOffer = StateWaiting, offers, last
 		return
 	}
+	c.blocked = ""
+	c.checkpoint(CheckpointOffered)
 	c.e.metrics.offers.WithLabelValues(c.rec.Queue, d.Trigger).Inc()
 	c.log.Info("deflect: offering WhatsApp", zap.String("route", d.Route), zap.String("trigger", d.Trigger), zap.Int("offer", c.rec.Offers))
 	c.play(ctx, c.e.opts.Prompts.Offer, fmt.Sprintf("offer-%s-%d", c.id, c.rec.Offers), false)
@@ -411,15 +445,17 @@ func (c *call) deflect(ctx context.Context, kind, template string) {
 			c.rec.Accepted = c.now().UnixMilli()
 		}
 		if c.rec.State != StateAccepted && c.transition(ctx, StateAccepted) != nil {
-			c.unavailable(ctx)
+			c.unavailable(ctx, kind)
 			return
 		}
+		c.checkpoint(CheckpointAccepted)
 	}
 	if err := c.send(ctx, kind, template); err != nil {
 		c.log.Warn("deflect: the message could not be queued; the caller keeps waiting", zap.String("kind", kind), zap.Error(err))
-		c.unavailable(ctx)
+		c.unavailable(ctx, kind)
 		return
 	}
+	c.checkpoint(CheckpointEnqueued)
 	c.rec.Deflected = c.now().UnixMilli()
 	final := StateDeflected
 	prompt := c.e.opts.Prompts.Accepted
@@ -490,11 +526,22 @@ func (c *call) templateFor(ctx context.Context, abandoned bool) string {
 	return c.e.opts.Rules().Evaluate(v, now).Template
 }
 
-func (c *call) unavailable(ctx context.Context) {
+// unavailable tells a caller who accepted that the message cannot go now;
+// they keep their place. The offer counts as unanswered, so reoffer_every
+// offers again once the bridge can keep its promise.
+func (c *call) unavailable(ctx context.Context, kind string) {
 	c.skip("send_failed")
 	c.stopPrompt(ctx)
+	if kind == outbox.KindOffer {
+		c.rec.Accepted, c.rec.Declined = 0, true
+	}
 	c.transition(ctx, StateWaiting)
 	c.play(ctx, c.e.opts.Prompts.Unavailable, "sorry-"+c.id, false)
+	if kind == outbox.KindOffer {
+		// Only after an offer: a failed perform runs before the caller is
+		// queued, and enter goes on to queue them.
+		c.decide(ctx)
+	}
 }
 
 func (c *call) waited() time.Duration {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -35,6 +36,8 @@ type ARI interface {
 	GetVariable(ctx context.Context, channelID, name string) (string, error)
 	GetChannel(ctx context.Context, channelID string) (*ari.Channel, error)
 	Snapshot(ctx context.Context) (*ari.Snapshot, error)
+	ListChannels(ctx context.Context) ([]ari.Channel, error)
+	ListBridges(ctx context.Context) ([]ari.Bridge, error)
 }
 
 // Outbox is what the engine needs of the WhatsApp outbox.
@@ -100,15 +103,40 @@ type Options struct {
 	QueueTimeout time.Duration
 	// RecordTTL is how long call records live. Default 7 days.
 	RecordTTL time.Duration
+	// ReapEvery is how often the engine looks for what its calls left in
+	// Asterisk when a cleanup request failed (a Local channel into a queue,
+	// a bridge) and removes it. Default 30 s.
+	ReapEvery time.Duration
 
 	// Observe, when set, is told every transition of every call. It must
 	// not block. Tests and the demo's progress display use it.
 	Observe func(Transition)
+	// Checkpoint, when set, is called at the points of a call's life where
+	// a crash is the hardest to recover from: CheckpointEntered,
+	// CheckpointOffered, CheckpointAccepted and CheckpointEnqueued. The
+	// chaos suite kills the process there (deflectd's DEFLECTD_CRASH_AT),
+	// to prove that a crash at each loses and repeats nothing.
+	Checkpoint func(point string)
 
 	Now        func() time.Time
 	Logger     *zap.Logger
 	Registerer prometheus.Registerer
 }
+
+// The points Options.Checkpoint is called at.
+const (
+	// CheckpointEntered: the call's record exists; the caller is not
+	// queued yet.
+	CheckpointEntered = "entered"
+	// CheckpointOffered: the offer is recorded; its prompt has not started.
+	CheckpointOffered = "offered"
+	// CheckpointAccepted: the caller's "1" is recorded; the message is not
+	// enqueued yet.
+	CheckpointAccepted = "accepted"
+	// CheckpointEnqueued: the message is enqueued; the call is not yet
+	// recorded as deflected, and the caller has not heard so.
+	CheckpointEnqueued = "enqueued"
+)
 
 // Transition is one step of a call, as Observe reports it.
 type Transition struct {
@@ -143,6 +171,7 @@ func (o *Options) setDefaults() error {
 	dur(&o.Cooldown, 24*time.Hour)
 	dur(&o.QueueTimeout, time.Hour)
 	dur(&o.RecordTTL, 7*24*time.Hour)
+	dur(&o.ReapEvery, 30*time.Second)
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -166,6 +195,12 @@ type Engine struct {
 	calls  map[string]*call      // by caller channel id
 	queues map[string]*ewt.Queue // EWT trackers by queue name
 	wg     sync.WaitGroup
+
+	// synced is true from a complete resync to the next disconnect: only
+	// then does every live call of the application have its goroutine, so
+	// only then may reap take a leftover for an orphan. Run's goroutine
+	// alone uses it.
+	synced bool
 }
 
 // New validates opts and returns an Engine; Run starts it.
@@ -191,15 +226,92 @@ func New(opts Options) (*Engine, error) {
 // Asterisk as they are: the next instance adopts them.
 func (e *Engine) Run(ctx context.Context) error {
 	defer e.wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events, ended := make(chan ari.Event), make(chan error, 1)
+	go func() {
+		for {
+			ev, err := e.opts.ARI.Next(ctx)
+			if err != nil {
+				ended <- err
+				return
+			}
+			select {
+			case events <- ev:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	reap := time.NewTicker(e.opts.ReapEvery)
+	defer reap.Stop()
 	for {
-		ev, err := e.opts.ARI.Next(ctx)
-		if err != nil {
+		select {
+		case ev := <-events:
+			e.dispatch(ctx, ev)
+		case <-reap.C:
+			if e.synced {
+				e.reap(ctx)
+			}
+		case err := <-ended:
 			if ctx.Err() != nil {
 				return nil
 			}
 			return fmt.Errorf("deflect: event stream ended: %w", err)
 		}
-		e.dispatch(ctx, ev)
+	}
+}
+
+// reap removes what the engine's calls left behind in Asterisk when a
+// cleanup request failed or never ran (a timeout under load, a crash
+// between two requests): Local channels into a queue and mixing bridges
+// whose call no goroutine drives. Left alone, a Local channel keeps its
+// place in the queue as a phantom caller, and its music on hold costs
+// Asterisk CPU until the queue's timeout.
+func (e *Engine) reap(ctx context.Context) {
+	chans, err := e.opts.ARI.ListChannels(ctx)
+	if err != nil {
+		e.log.Warn("deflect: listing channels to remove leftovers", zap.Error(err))
+		return
+	}
+	bridges, err := e.opts.ARI.ListBridges(ctx)
+	if err != nil {
+		e.log.Warn("deflect: listing bridges to remove leftovers", zap.Error(err))
+		return
+	}
+	e.mu.Lock()
+	orphan := func(id string) bool { _, ok := e.calls[id]; return !ok }
+	var gone []string
+	for _, ch := range chans {
+		// One half of a Local channel takes the other with it.
+		if id, ok := strings.CutSuffix(ch.ID, "-q1"); ok && orphan(id) {
+			gone = append(gone, ch.ID)
+		} else if id, ok := strings.CutSuffix(ch.ID, "-q2"); ok && orphan(id) && !slices.ContainsFunc(chans, func(c ari.Channel) bool { return c.ID == id+"-q1" }) {
+			gone = append(gone, ch.ID)
+		}
+	}
+	var empty []string
+	for _, b := range bridges {
+		if id, ok := strings.CutPrefix(b.ID, "br-"); ok && orphan(id) {
+			empty = append(empty, b.ID)
+		}
+	}
+	e.mu.Unlock()
+	for _, id := range gone {
+		if err := e.opts.ARI.Hangup(ctx, id, ""); err != nil && !errors.Is(err, ari.ErrNotFound) {
+			e.log.Warn("deflect: hanging up a leftover Local channel", zap.String("channel", id), zap.Error(err))
+			continue
+		}
+		e.metrics.reaped.WithLabelValues("local_channel").Inc()
+		e.log.Info("deflect: hung up a Local channel whose call had ended", zap.String("channel", id))
+	}
+	for _, id := range empty {
+		if err := e.opts.ARI.DestroyBridge(ctx, id); err != nil && !errors.Is(err, ari.ErrNotFound) {
+			e.log.Warn("deflect: destroying a leftover bridge", zap.String("bridge", id), zap.Error(err))
+			continue
+		}
+		e.metrics.reaped.WithLabelValues("bridge").Inc()
+		e.log.Info("deflect: destroyed a bridge whose call had ended", zap.String("bridge", id))
 	}
 }
 
@@ -207,7 +319,10 @@ func (e *Engine) Run(ctx context.Context) error {
 func (e *Engine) dispatch(ctx context.Context, ev ari.Event) {
 	switch ev := ev.(type) {
 	case *ari.Connected:
-		e.resync(ctx, ev.Reconnect)
+		e.synced = e.resync(ctx, ev.Reconnect)
+		return
+	case *ari.Disconnected:
+		e.synced = false
 		return
 	case *ari.StasisStart:
 		if len(ev.Args) >= 2 && ev.Args[0] == proxyArg {
@@ -282,7 +397,7 @@ func (e *Engine) start(ctx context.Context, ch ari.Channel, ev *ari.StasisStart,
 // resync adopts the calls already in the application after a (re)connect:
 // Asterisk replays no events, so the list and the stored records are the
 // truth.
-func (e *Engine) resync(ctx context.Context, reconnect bool) {
+func (e *Engine) resync(ctx context.Context, reconnect bool) bool {
 	var snap *ari.Snapshot
 	var err error
 	for attempt := range 5 {
@@ -292,13 +407,13 @@ func (e *Engine) resync(ctx context.Context, reconnect bool) {
 		e.log.Warn("deflect: listing the calls in the application", zap.Int("attempt", attempt+1), zap.Error(err))
 		select {
 		case <-ctx.Done():
-			return
+			return false
 		case <-time.After(time.Duration(attempt+1) * 200 * time.Millisecond):
 		}
 	}
 	if err != nil {
 		e.log.Error("deflect: cannot list the calls in the application; they will be adopted at the next reconnect", zap.Error(err))
-		return
+		return false
 	}
 	present := make(map[string]bool, len(snap.Channels))
 	adopted := 0
@@ -342,6 +457,7 @@ func (e *Engine) resync(ctx context.Context, reconnect bool) {
 	e.metrics.adopted.Add(float64(adopted))
 	e.log.Info("deflect: calls in the application adopted", zap.Bool("reconnect", reconnect), zap.Int("adopted", adopted),
 		zap.Int("vanished", len(vanished)), zap.Int("in_application", len(snap.Channels)))
+	return true
 }
 
 // Calls returns the ids of the calls the engine is driving now.

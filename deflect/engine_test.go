@@ -620,6 +620,65 @@ func TestEngineRedisDownFailsOpen(t *testing.T) {
 	}
 }
 
+// TestEngineRedisBackOffersResume: a call that entered while Redis was down
+// is offered once Redis answers again, and a caller who accepted during an
+// outage hears "unavailable", keeps their place and is offered again.
+func TestEngineRedisBackOffersResume(t *testing.T) {
+	h := newHarness(t, harnessOptions{rules: testRules{SLA: "200ms", Reoffer: "1s", OfferTimeout: "5s"}})
+	inst := h.startEngine()
+	c := h.newCall(callID, mobile)
+	c.enterQueued()
+	h.waitState(callID, StateOffered, 1)
+
+	h.redis.Kill()
+	c.dtmf("1")
+	h.waitCall("POST", "/channels/"+callID+"/play/*", 2) // the offer, then "unavailable"
+	if got := metric(t, inst.reg, "deflectd_offers_skipped_total", "reason", "send_failed"); got != 1 {
+		t.Errorf("skipped{send_failed} = %v, want 1", got)
+	}
+	h.redis.Restart()
+
+	// The second offer comes once Redis answers; the caller accepts it.
+	h.waitState(callID, StateOffered, 2)
+	c.dtmf("1")
+	h.waitState(callID, StateDeflected, 1)
+	if got := metric(t, inst.reg, "deflectd_offers_total", "queue", "sales", "trigger", "reoffer"); got != 1 {
+		t.Errorf("offers{trigger=reoffer} = %v, want 1", got)
+	}
+}
+
+// TestEngineReapsLeftovers: a Local channel and a bridge that an ended
+// call left in Asterisk (its cleanup failed) are removed; those of a live
+// call are not.
+func TestEngineReapsLeftovers(t *testing.T) {
+	h := newHarness(t, harnessOptions{reapEvery: 50 * time.Millisecond})
+	inst := h.startEngine()
+	c := h.newCall(callID, mobile)
+	c.enterQueued()
+	h.waitState(callID, StateWaiting, 1)
+	for _, id := range []string{"ended.1-q1", "ended.1-q2"} {
+		if err := h.ast.AddChannel("", map[string]any{"id": id, "name": "Local/sales@queue-entry-00000001;" + id[len(id)-1:]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.ast.AddBridge(map[string]any{"id": "br-ended.1"}); err != nil {
+		t.Fatal(err)
+	}
+	h.waitCall("DELETE", "/channels/ended.1-q1", 1)
+	h.waitCall("DELETE", "/bridges/br-ended.1", 1)
+	for _, p := range []string{"/channels/" + callID + "-q1", "/channels/" + callID + "-q2", "/bridges/br-" + callID} {
+		if n := count(h.calls(), "DELETE", p); n != 0 {
+			t.Errorf("DELETE %s: %d, want none (the call is live)", p, n)
+		}
+	}
+	if n := count(h.calls(), "DELETE", "/channels/ended.1-q2"); n != 0 {
+		t.Errorf("DELETE of the ;2 half: %d, want none (the ;1 half takes it)", n)
+	}
+	if got := metric(t, inst.reg, "deflectd_leftovers_removed_total", "kind", "local_channel"); got != 1 {
+		t.Errorf("leftovers_removed{local_channel} = %v, want 1", got)
+	}
+}
+
 func TestEngineAdoptsWaitingCall(t *testing.T) {
 	h := newHarness(t, harnessOptions{rules: testRules{SLA: "200ms", Reoffer: "1s", OfferTimeout: "1s"}})
 	a := h.startEngine()

@@ -153,8 +153,9 @@ type harness struct {
 	clock *testClock
 	obs   *observer
 
-	starts int // engines started, each with its own snapshot at connect
-	rdb    *redis.Client
+	starts    int // engines started, each with its own snapshot at connect
+	rdb       *redis.Client
+	reapEvery time.Duration
 }
 
 type harnessOptions struct {
@@ -165,6 +166,8 @@ type harnessOptions struct {
 	// dialOnce gives engines a Redis client that tries a connection once,
 	// so that a dead Redis fails each command at once.
 	dialOnce bool
+	// reapEvery is the engines' Options.ReapEvery (default: theirs).
+	reapEvery time.Duration
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
@@ -174,7 +177,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
-	h := &harness{t: t, ctx: ctx, redis: redistest.Start(t), clock: &testClock{}, obs: newObserver()}
+	h := &harness{t: t, ctx: ctx, redis: redistest.Start(t), clock: &testClock{}, obs: newObserver(), reapEvery: o.reapEvery}
 	var err error
 	if h.rules, err = rules.Load(strings.NewReader(o.rules.yaml())); err != nil {
 		t.Fatal(err)
@@ -253,6 +256,7 @@ func (h *harness) startEngine() *instance {
 		Rules: func() *rules.Rules { return h.rules }, DefaultRegion: "AR", DefaultLanguage: "es",
 		TemplateLanguages: map[string]string{"es": "es_AR", "en": "en_US"},
 		Observe:           h.obs.observe, Now: h.clock.Now, Logger: zaptest.NewLogger(h.t), Registerer: reg,
+		ReapEvery: h.reapEvery,
 	})
 	if err != nil {
 		h.t.Fatal(err)

@@ -20,6 +20,7 @@ type metrics struct {
 	wait                                        *prometheus.HistogramVec
 	ewt                                         *prometheus.GaugeVec // queue, estimator
 	adopted, fallbacks, badEntries, redisErrors prometheus.Counter
+	reaped                                      *prometheus.CounterVec // kind
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -50,12 +51,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		fallbacks:   c("deflectd_calls_fallback_total", "Calls handed back to the dialplan's Queue() because the bridge could not queue them."),
 		badEntries:  c("deflectd_calls_bad_entry_total", "Channels that entered the application without the queue= argument."),
 		redisErrors: c("deflectd_deflect_redis_errors_total", "Redis operations of the bridge that failed (the bridge then fails open)."),
+		reaped:      cv("deflectd_leftovers_removed_total", "Local channels and bridges of ended calls that a failed cleanup left in Asterisk, removed later, by kind (local_channel, bridge).", "kind"),
 	}
 	for _, col := range []prometheus.Collector{m.entered, m.eligible, m.answered, m.abandoned, m.shortAbandoned, m.waiting, m.offers,
-		m.responses, m.deflections, m.skipped, m.wait, m.ewt, m.adopted, m.fallbacks, m.badEntries, m.redisErrors} {
+		m.responses, m.deflections, m.skipped, m.wait, m.ewt, m.adopted, m.fallbacks, m.badEntries, m.redisErrors, m.reaped} {
 		if err := reg.Register(col); err != nil {
 			return nil, err
 		}
+	}
+	for _, kind := range []string{"local_channel", "bridge"} {
+		m.reaped.WithLabelValues(kind)
 	}
 	return m, nil
 }

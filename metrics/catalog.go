@@ -198,6 +198,8 @@ var catalog = []Metric{
 		"Calls handed back to the dialplan's Queue() because the bridge could not queue them.", GroupOps},
 	{"deflectd_calls_bad_entry_total", Counter, nil,
 		"Channels that entered the application without the queue= argument.", GroupOps},
+	{"deflectd_leftovers_removed_total", Counter, []string{"kind"},
+		"Local channels and bridges of ended calls that a failed cleanup left in Asterisk, removed later, by kind (local_channel, bridge).", GroupOps},
 	{"deflectd_deflect_redis_errors_total", Counter, nil,
 		"Redis operations of the bridge that failed (the bridge then fails open).", GroupOps},
 	{"deflectd_whatsapp_outbox_redis_errors_total", Counter, nil,

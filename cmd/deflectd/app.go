@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/deflectd/deflectd/ari"
@@ -187,12 +189,17 @@ func NewApp(o AppOptions) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	crash, err := crashAt(o.Getenv("DEFLECTD_CRASH_AT"), log)
+	if err != nil {
+		return nil, err
+	}
 	a.engine, err = deflect.New(deflect.Options{
 		ARI: a.ari, Outbox: a.outbox, Renderer: &a.catalog, Redis: a.rdb, Rules: a.rules.Load,
 		Prefix: cfg.KeyPrefix, QueueContext: cfg.ARI.QueueContext, Queues: cfg.Calls.Queues,
 		DefaultRegion: cfg.Calls.DefaultRegion, DefaultLanguage: cfg.Calls.DefaultLanguage,
 		TemplateLanguages: cfg.Calls.TemplateLanguages, Cooldown: cfg.Calls.Cooldown, QueueTimeout: cfg.Calls.QueueTimeout,
-		Logger: log.Named("deflect"), Registerer: reg,
+		Checkpoint: crash,
+		Logger:     log.Named("deflect"), Registerer: reg,
 	})
 	if err != nil {
 		return nil, err
@@ -474,3 +481,28 @@ func (a *App) pickerTemplates() []inboxhttp.Template {
 
 // Inbox returns the inbox, nil when the config has none.
 func (a *App) Inbox() *inbox.Inbox { return a.inbox }
+
+// crashAt returns a deflect checkpoint that kills the process with SIGKILL
+// the first time a call reaches point (DEFLECTD_CRASH_AT: entered, offered,
+// accepted or enqueued), or nil without one. The chaos suite (make chaos)
+// uses it to crash deflectd in each state of a call; nothing else should
+// set it.
+func crashAt(point string, log *zap.Logger) (func(string), error) {
+	switch point {
+	case "":
+		return nil, nil
+	case deflect.CheckpointEntered, deflect.CheckpointOffered, deflect.CheckpointAccepted, deflect.CheckpointEnqueued:
+	default:
+		return nil, fmt.Errorf("DEFLECTD_CRASH_AT=%q: want entered, offered, accepted or enqueued", point)
+	}
+	log.Warn("DEFLECTD_CRASH_AT is set: the process kills itself when a call reaches this point", zap.String("point", point))
+	return func(p string) {
+		if p != point {
+			return
+		}
+		log.Warn("deflect: crashing as DEFLECTD_CRASH_AT asks", zap.String("point", p))
+		log.Sync()
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {} // the signal is on its way
+	}, nil
+}

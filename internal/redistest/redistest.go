@@ -34,16 +34,35 @@ type Server struct {
 	// under it, so tests sharing a REDIS_URL server do not collide.
 	Prefix string
 
-	tb   testing.TB
-	mu   sync.Mutex
-	cmd  *exec.Cmd // nil when REDIS_URL is used
-	done chan struct{}
+	tb      testing.TB
+	durable string // the data directory of a server that keeps its data
+	mu      sync.Mutex
+	cmd     *exec.Cmd // nil when REDIS_URL is used
+	done    chan struct{}
 }
 
-// Start returns a Redis for tb, stopped when the test ends.
+// Start returns a Redis for tb, stopped when the test ends. It keeps
+// nothing on disk: Kill loses its data.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
-	s := &Server{tb: tb, Prefix: "test:" + randomID() + ":"}
+	return start(tb, "")
+}
+
+// StartDurable returns a Redis that writes every command to its
+// append-only file before it answers (appendfsync always), so that Kill
+// and Restart lose nothing, as a production Redis configured for the
+// outbox's guarantees would. Fault tests that kill Redis use it.
+func StartDurable(tb testing.TB) *Server {
+	tb.Helper()
+	if os.Getenv("REDIS_URL") != "" {
+		tb.Fatalf("redistest: StartDurable needs a server of its own (REDIS_URL is set)")
+	}
+	return start(tb, tb.TempDir())
+}
+
+func start(tb testing.TB, durable string) *Server {
+	tb.Helper()
+	s := &Server{tb: tb, Prefix: "test:" + randomID() + ":", durable: durable}
 	if u := os.Getenv("REDIS_URL"); u != "" {
 		opt, err := redis.ParseURL(u)
 		if err != nil {
@@ -75,8 +94,13 @@ func (s *Server) start() error {
 		port = p
 		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	}
-	cmd := exec.Command("redis-server", "--bind", "127.0.0.1", "--port", strconv.Itoa(port),
-		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "notice")
+	args := []string{"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--save", "", "--daemonize", "no", "--loglevel", "notice"}
+	if s.durable != "" {
+		args = append(args, "--appendonly", "yes", "--appendfsync", "always", "--dir", s.durable)
+	} else {
+		args = append(args, "--appendonly", "no")
+	}
+	cmd := exec.Command("redis-server", args...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return err
@@ -142,8 +166,8 @@ func (s *Server) Client() *redis.Client {
 // URL is the server's redis:// URL.
 func (s *Server) URL() string { return "redis://" + s.Addr }
 
-// Kill stops the server at once (SIGKILL), as a crash would. Data is lost:
-// the server keeps nothing on disk. With REDIS_URL it fails the test.
+// Kill stops the server at once (SIGKILL), as a crash would. Data is lost
+// unless the server is durable (StartDurable).
 func (s *Server) Kill() {
 	s.mu.Lock()
 	cmd, done := s.cmd, s.done
@@ -156,7 +180,8 @@ func (s *Server) Kill() {
 	<-done
 }
 
-// Restart starts the server again on the same address after Kill, empty.
+// Restart starts the server again on the same address after Kill: empty,
+// or with its data when it is durable.
 func (s *Server) Restart() {
 	s.tb.Helper()
 	if os.Getenv("REDIS_URL") != "" {
