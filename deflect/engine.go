@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -281,12 +280,16 @@ func (e *Engine) reap(ctx context.Context) {
 	}
 	e.mu.Lock()
 	orphan := func(id string) bool { _, ok := e.calls[id]; return !ok }
+	listed := make(map[string]bool, len(chans))
+	for _, ch := range chans {
+		listed[ch.ID] = true
+	}
 	var gone []string
 	for _, ch := range chans {
 		// One half of a Local channel takes the other with it.
 		if id, ok := strings.CutSuffix(ch.ID, "-q1"); ok && orphan(id) {
 			gone = append(gone, ch.ID)
-		} else if id, ok := strings.CutSuffix(ch.ID, "-q2"); ok && orphan(id) && !slices.ContainsFunc(chans, func(c ari.Channel) bool { return c.ID == id+"-q1" }) {
+		} else if id, ok := strings.CutSuffix(ch.ID, "-q2"); ok && orphan(id) && !listed[id+"-q1"] {
 			gone = append(gone, ch.ID)
 		}
 	}
