@@ -3,6 +3,8 @@
 #   make test   unit and integration tests that need no root (race detector on)
 #   make e2e    the real-Asterisk suite: builds a Debian sid chroot with Asterisk 22
 #               once (cached outside the repo), places real SIP calls with sipp; needs root
+#   make chaos  faults on the real parts, each one an assertion (root)
+#   make soak   sipp at a set rate for SOAK_DURATION, failing on growth (root)
 #   make fuzz   a short run of every fuzz target
 #   make bench  the benchmarks of docs/benchmarks.md
 #
@@ -13,7 +15,7 @@ GO       ?= go
 FUZZTIME ?= 20s
 PKGS     := ./...
 
-.PHONY: all build demo test e2e soak vet fuzz bench check-format clean
+.PHONY: all build demo test e2e chaos soak vet fuzz bench check-format clean
 
 all: build test
 
@@ -59,6 +61,14 @@ fuzz:
 		echo "fuzz $$pkg $$fn"; \
 		$(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=1s -parallel=1 $$pkg; \
 	done
+
+# The chaos suite on the real parts (root): Redis killed, Asterisk
+# restarted, the Cloud API stopped, deflectd SIGKILLed in each state of a
+# call, loss and delay on the way to Redis and Asterisk. Each scenario is an
+# assertion; the figures go to $$DEFLECTD_ARTIFACTS/chaos.md when it is set
+# (docs/reliability.md).
+chaos:
+	$(GO) test -tags e2e -count=1 -timeout 30m -run '^TestChaos' -v ./cmd/deflectd/ -chaos
 
 # A soak on the real parts (root): sipp at 5 calls a second, about 100
 # waiting, for SOAK_DURATION, sampling deflectd and Redis every SOAK_SAMPLE

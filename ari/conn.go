@@ -132,7 +132,7 @@ func (c *Client) run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			if permanent(err) {
+			if permanent(err, connected) {
 				c.log.Error("ARI refused the event connection; not retrying", zap.Error(err))
 				return err
 			}
@@ -265,14 +265,22 @@ func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
 }
 
 // permanent reports whether a dial error cannot be fixed by retrying.
-func permanent(err error) bool {
+//
+// A 404 is permanent only until the first connection: then it means a
+// wrong ari.url, which retrying cannot fix. Once connected, it is an
+// Asterisk restarting: its HTTP server answers before res_ari is loaded,
+// for a second or two, and the client must wait that out rather than
+// stop the bridge (the chaos suite's Asterisk restart found this).
+func permanent(err error, connected bool) bool {
 	var e *Error
 	if !errors.As(err, &e) {
 		return false
 	}
 	switch e.StatusCode {
-	case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound:
+	case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden:
 		return true
+	case http.StatusNotFound:
+		return !connected
 	}
 	return false
 }

@@ -357,6 +357,39 @@ func TestStreamRefusedForGood(t *testing.T) {
 	}
 }
 
+// TestStreamRestartAnswers404 checks an Asterisk restart as the chaos
+// suite saw it: once connected, a 404 from /events (the HTTP server is up,
+// res_ari not yet) is retried, and the client reconnects.
+func TestStreamRestartAnswers404(t *testing.T) {
+	srv := newTestServer(t)
+	c, _ := newTestClient(t, srv, fastReconnect)
+	r := startRun(t, c)
+	nextAs[*Connected](t, c)
+	waitConnected(t, srv)
+
+	srv.RefuseConnections(http.StatusNotFound)
+	srv.Drop(testApp)
+	nextAs[*Disconnected](t, c)
+	ctx := testContext(t)
+	before := len(srv.Calls())
+	if _, err := srv.WaitCalls(ctx, "GET", "/events", 3); err != nil {
+		t.Fatal(err)
+	}
+	srv.RefuseConnections(0)
+	if ev := nextAs[*Connected](t, c); !ev.Reconnect {
+		t.Errorf("connection after the 404s = %+v, want Reconnect", ev)
+	}
+	if n := len(srv.Calls()) - before; n < 2 {
+		t.Errorf("%d attempts during the 404s, want retries", n)
+	}
+	select {
+	case err := <-r.done:
+		r.done <- err // for the cleanup
+		t.Fatalf("Run returned %v during an Asterisk restart", err)
+	default:
+	}
+}
+
 func TestStreamApplicationReplaced(t *testing.T) {
 	srv := newTestServer(t)
 	first, _ := newTestClient(t, srv, fastReconnect)

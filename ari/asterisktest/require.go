@@ -57,6 +57,10 @@ func check1(what string) error {
 		if !haveTool(what) {
 			return fmt.Errorf("%s not found", what)
 		}
+	case "nft":
+		if !haveTool("nft") {
+			return errors.New("nft not found (apt-get install nftables)")
+		}
 	case "debootstrap":
 		if _, err := os.Stat(filepath.Join(SandboxDir(), buildMarker)); err == nil {
 			return nil // already built: debootstrap is not needed

@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log"
 	"net"
 	"net/http"
 	"os"
@@ -38,15 +37,9 @@ func TestMain(m *testing.M) {
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 	}
 	code := m.Run()
-	if sandbox != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		sandbox.Stop(ctx)
-		cancel()
-	}
+	asterisktest.StopShared()
 	os.Exit(code)
 }
-
-var sandbox *asterisktest.Sandbox
 
 // e2eRules: the member-less "hold" queue offers at 15 s; order_status is
 // answered without asking.
@@ -113,8 +106,29 @@ func startDeflectd(t testing.TB, dir string, env []string) *proc {
 		case <-time.After(15 * time.Second):
 			p.cmd.Process.Kill()
 		}
+		p.dump(t)
 	})
 	return p
+}
+
+// dump writes the process's log to $DEFLECTD_ARTIFACTS, one file per
+// process, for a failure to be read afterwards.
+func (p *proc) dump(t testing.TB) {
+	dir := os.Getenv("DEFLECTD_ARTIFACTS")
+	if dir == "" {
+		return
+	}
+	os.MkdirAll(dir, 0o755)
+	var b strings.Builder
+	p.mu.Lock()
+	for _, l := range p.lines {
+		j, _ := json.Marshal(l)
+		b.Write(j)
+		b.WriteByte('\n')
+	}
+	p.mu.Unlock()
+	name := strings.NewReplacer("/", "_", ":", "_").Replace(t.Name() + "-" + p.addr)
+	os.WriteFile(filepath.Join(dir, "deflectd-"+name+".log"), []byte(b.String()), 0o644)
 }
 
 func (p *proc) follow(r io.Reader) {
@@ -342,6 +356,7 @@ type stack struct {
 	sb  *asterisktest.Sandbox
 	rs  *redistest.Server
 	wa  *whatsapptest.Server
+	api *stoppableAPI // with stackOptions.ownAPI
 	dir string
 	env []string
 }
@@ -367,23 +382,43 @@ type stackOptions struct {
 	customers *whatsapptest.Customers
 	extra     string
 	files     map[string]string
+	// durableRedis keeps Redis's data over a kill (redistest.StartDurable),
+	// for the chaos suite.
+	durableRedis bool
+	// ownAPI serves the fake Cloud API on a listener the test stops and
+	// starts (stack.api), for the chaos suite's API outage.
+	ownAPI bool
 }
 
 func newStackWith(tb testing.TB, ctx context.Context, rulesYAML string, so stackOptions) *stack {
 	tb.Helper()
-	asterisktest.Require(tb, "root", "debootstrap", "sipp")
-	sb, err := asterisktest.Start(ctx, asterisktest.Options{Logf: log.Printf, ReplaceRunning: true})
-	if err != nil {
-		tb.Fatal(err)
+	// One sandbox for the package's tests: the first starts it, TestMain
+	// stops it.
+	sb := asterisktest.Shared(tb)
+	var rs *redistest.Server
+	if so.durableRedis {
+		rs = redistest.StartDurable(tb)
+	} else {
+		rs = redistest.Start(tb)
 	}
-	sandbox = sb
-	rs := redistest.Start(tb)
 	cat, err := whatsapp.LoadCatalogFile("../../configs/deflectd/templates.yaml")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	wa := whatsapptest.NewServer(whatsapptest.Options{Token: "tok", AppSecret: "s", Templates: whatsapptest.TemplatesFromCatalog(cat), MPS: 1000,
-		Customers: so.customers, AutoStatus: autoStatusFor(so.customers)})
+	waOpts := whatsapptest.Options{Token: "tok", AppSecret: "s", Templates: whatsapptest.TemplatesFromCatalog(cat), MPS: 1000,
+		Customers: so.customers, AutoStatus: autoStatusFor(so.customers)}
+	var (
+		wa  *whatsapptest.Server
+		api *stoppableAPI
+	)
+	if so.ownAPI {
+		wa = whatsapptest.New(waOpts)
+		api = startStoppableAPI(tb, wa.Handler())
+		wa.URL = "http://" + api.addr
+		tb.Cleanup(api.Stop)
+	} else {
+		wa = whatsapptest.NewServer(waOpts)
+	}
 	tb.Cleanup(wa.Close)
 	dir := tb.TempDir()
 	tmpl, _ := os.ReadFile("../../configs/deflectd/templates.yaml")
@@ -409,5 +444,5 @@ whatsapp:
 		os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644)
 	}
 	env := []string{"DEFLECTD_ARI_PASSWORD=" + sb.Password, "DEFLECTD_WA_TOKEN=tok", "DEFLECTD_WA_APP_SECRET=s", "DEFLECTD_WA_VERIFY_TOKEN=v"}
-	return &stack{sb: sb, rs: rs, wa: wa, dir: dir, env: env}
+	return &stack{sb: sb, rs: rs, wa: wa, api: api, dir: dir, env: env}
 }

@@ -17,7 +17,15 @@
 // come back with exponential backoff and jitter; a breaker error (expired
 // token, restricted account) stops every instance from sending until a
 // cooldown passes. A worker that dies leaves its entry pending, and another
-// instance claims it once it has been idle for ClaimAfter.
+// instance claims it once it has been idle for ClaimAfter; a restarted
+// process on the same host takes over its dead predecessor's entries at
+// once.
+//
+// When the API cannot be reached at all (connection refused, DNS), a
+// retry costs nothing at Meta and cannot send twice: such attempts do not
+// count against MaxAttempts, back off at most 30 s, and the first send
+// that gets through makes all of them due, so the backlog of an outage
+// drains as soon as the API is back, paced by the rate limit.
 //
 // # The window between "POST sent" and "result recorded"
 //

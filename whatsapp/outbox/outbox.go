@@ -11,6 +11,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/deflectd/deflectd/internal/retry"
@@ -64,15 +66,21 @@ type Options struct {
 	// Workers is how many messages this instance sends at once. Default 4.
 	Workers int
 	// Consumer names this instance in the consumer group. Default:
-	// hostname, pid and a random suffix.
+	// hostname, pid and a random suffix; with the default, Run takes over
+	// at once the entries of this host's earlier processes that are gone
+	// (see Run).
 	Consumer string
+	host     string // set with the default Consumer
 	// ClaimAfter is how long a stream entry may stay unacknowledged before
 	// another instance takes it over. Default 30 s.
 	ClaimAfter time.Duration
 	// InDoubtGrace is how long a send whose outcome is unknown waits for a
 	// status webhook before it is sent again. Default 2 min.
 	InDoubtGrace time.Duration
-	// MaxAttempts bounds the sends of one job. Default 8.
+	// MaxAttempts bounds the sends of one job. Default 8. A request that
+	// never left (no connection to the API: refused, DNS) does not count:
+	// the API being down for longer than the backoff series must not fail
+	// messages; they wait at MaxBackoff intervals until it is back.
 	MaxAttempts int
 	// MinBackoff and MaxBackoff bound retry delays. Defaults 1 s, 5 min.
 	MinBackoff, MaxBackoff time.Duration
@@ -153,6 +161,7 @@ func (o *Options) setDefaults() error {
 	if o.Consumer == "" {
 		host, _ := os.Hostname()
 		o.Consumer = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), randomHex(3))
+		o.host = host
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -174,6 +183,11 @@ type Outbox struct {
 	p       string // key prefix + "wa:"
 	log     *zap.Logger
 	metrics *metrics
+
+	// unreached is set when a retry is waiting because the API could not
+	// be reached; the next send that gets through brings those retries
+	// forward (resumeUnreached).
+	unreached atomic.Bool
 }
 
 // New validates opts and returns an Outbox. It starts nothing.
@@ -342,6 +356,7 @@ func (o *Outbox) Run(ctx context.Context) error {
 		return fmt.Errorf("outbox: creating the consumer group: %w", err)
 	}
 	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { o.takeOverPredecessors(ctx); return nil })
 	for range o.opts.Workers {
 		g.Go(func() error { o.work(ctx); return nil })
 	}
@@ -422,6 +437,89 @@ func (o *Outbox) claim(ctx context.Context) {
 		}
 		start = next
 	}
+}
+
+// takeOverPredecessors claims, without waiting ClaimAfter, the entries of
+// the consumers that were earlier processes on this host and are gone: a
+// crash or a kill left them read and unsent, and a restart should not add
+// ClaimAfter to those messages' delay (the chaos suite's SIGKILL after the
+// enqueue measured 30 s). Each such consumer is then removed from the
+// group, so that restarts do not pile consumers up in Redis. A consumer of
+// another host, or of a process still alive here, is left to claim.
+func (o *Outbox) takeOverPredecessors(ctx context.Context) {
+	if o.opts.host == "" {
+		return // a Consumer of the caller's naming: nothing to go by
+	}
+	stream := o.p + "outbox"
+	consumers, err := o.rdb.XInfoConsumers(ctx, stream, group).Result()
+	if err != nil {
+		if ctx.Err() == nil {
+			o.metrics.redisErrors.Inc()
+			o.log.Warn("outbox: listing the consumers to take over; ClaimAfter will", zap.Error(err))
+		}
+		return
+	}
+	for _, c := range consumers {
+		if c.Name == o.opts.Consumer || !predecessor(c.Name, o.opts.host, os.Getpid(), c.Idle >= 3*o.opts.ReadBlock, processAlive) {
+			continue
+		}
+		for ctx.Err() == nil {
+			pending, err := o.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: stream, Group: group, Start: "-", End: "+", Count: 50, Consumer: c.Name}).Result()
+			if err != nil || len(pending) == 0 {
+				break
+			}
+			ids := make([]string, len(pending))
+			for i, p := range pending {
+				ids[i] = p.ID
+			}
+			msgs, err := o.rdb.XClaim(ctx, &redis.XClaimArgs{Stream: stream, Group: group, Consumer: o.opts.Consumer, Messages: ids}).Result()
+			if err != nil {
+				break
+			}
+			for _, msg := range msgs {
+				key, _ := msg.Values["key"].(string)
+				o.metrics.claimed.Inc()
+				o.log.Info("outbox: took over a send of a process that is gone", zap.String("key", key), zap.String("consumer", c.Name))
+				o.process(ctx, msg.ID, key)
+			}
+			if len(msgs) == 0 { // entries trimmed or deleted meanwhile
+				o.rdb.XAck(ctx, stream, group, ids...)
+			}
+		}
+		if ctx.Err() == nil {
+			o.rdb.XGroupDelConsumer(ctx, stream, group, c.Name)
+		}
+	}
+}
+
+// predecessor reports whether a consumer name of the default form
+// (host-pid-suffix) is an earlier process of this host that is gone: its
+// pid is not alive, or it is this process's own pid (a restarted
+// container keeps its pid, often 1) and the consumer has been idle for
+// several reads (quiet), which a live outbox of this process never is.
+func predecessor(name, host string, self int, quiet bool, alive func(pid int) bool) bool {
+	rest, ok := strings.CutPrefix(name, host+"-")
+	if !ok || host == "" {
+		return false
+	}
+	pidStr, suffix, ok := strings.Cut(rest, "-")
+	if !ok || len(suffix) != 6 || strings.Trim(suffix, "0123456789abcdef") != "" {
+		return false
+	}
+	pid, err := strconv.Atoi(pidStr)
+	if err != nil || pid <= 0 {
+		return false
+	}
+	if pid == self {
+		return quiet
+	}
+	return !alive(pid)
+}
+
+// processAlive reports whether a process with that pid exists here.
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 // promote moves due delayed jobs back to the stream.
@@ -543,8 +641,11 @@ func (o *Outbox) outcomeOf(r *whatsapp.SendResult, err error, attemptStr string)
 	case we.Class == whatsapp.Breaker:
 		o.openBreaker(we)
 		oc.state, oc.due = "retry", now.Add(o.opts.BreakerCooldown)
-	case we.Class == whatsapp.Retry && attempt < o.opts.MaxAttempts:
+	case we.Class == whatsapp.Retry && (attempt < o.opts.MaxAttempts || neverSent(we)):
 		d := retry.Delay(attempt-1, o.opts.MinBackoff, o.opts.MaxBackoff, rand.Float64())
+		if neverSent(we) {
+			d = min(d, unreachedRetryMax)
+		}
 		if we.Reason == "pair_rate" && d < o.opts.PairInterval {
 			d = o.opts.PairInterval
 		}
@@ -555,6 +656,18 @@ func (o *Outbox) outcomeOf(r *whatsapp.SendResult, err error, attemptStr string)
 		oc.state = "failed"
 	}
 	return oc
+}
+
+// unreachedRetryMax bounds the backoff of a job that could not reach the
+// API: such a try costs nothing at the API, and once one gets through the
+// others follow at once (resumeUnreached), so the backlog of an outage
+// drains within this long of the API's return rather than MaxBackoff.
+const unreachedRetryMax = 30 * time.Second
+
+// neverSent reports whether a failed request certainly did not reach the
+// API, so that retrying it can neither send twice nor use up an attempt.
+func neverSent(e *whatsapp.Error) bool {
+	return e.Reason == "network" && !e.InDoubt
 }
 
 // record writes an attempt's outcome and acknowledges its entry. It runs
@@ -589,6 +702,12 @@ func (o *Outbox) record(ctx context.Context, key, entry, attempt, to, kind strin
 			zap.String("key", key), zap.String("outcome", oc.state), zap.Error(err))
 		return
 	}
+	if res == "ok" && oc.state == "retry" && oc.werr != nil && neverSent(oc.werr) {
+		o.markUnreached(ctx, key, oc.due)
+	}
+	if res == "ok" && oc.state == "sent" && o.unreached.CompareAndSwap(true, false) {
+		o.resumeUnreached(ctx)
+	}
 	if res == "ok" {
 		o.observe(key, oc.state)
 		if o.opts.Results != nil && (oc.state == "sent" || oc.state == "failed") {
@@ -613,6 +732,38 @@ func (o *Outbox) record(ctx context.Context, key, entry, attempt, to, kind strin
 	}
 	logf("outbox: send "+oc.state, zap.String("key", key), zap.String("wamid", oc.wamid),
 		zap.String("reason", oc.reason), zap.Int("code", oc.code), zap.String("record", res), zap.Error(oc.err))
+}
+
+// markUnreached notes a job that waits because the API could not be
+// reached. The set expires on its own when the API never answers again.
+func (o *Outbox) markUnreached(ctx context.Context, key string, due time.Time) {
+	ctx = context.WithoutCancel(ctx)
+	pipe := o.rdb.TxPipeline()
+	pipe.ZAdd(ctx, o.p+"unreached", redis.Z{Score: float64(ms(due)), Member: key})
+	pipe.PExpire(ctx, o.p+"unreached", 2*o.opts.MaxBackoff)
+	if _, err := pipe.Exec(ctx); err != nil {
+		o.metrics.redisErrors.Inc() // the retry still comes, at its backoff
+		return
+	}
+	o.unreached.Store(true)
+}
+
+// resumeUnreached brings forward, to now, the retries that wait because
+// the API could not be reached: a send just got through, so the API is
+// back, and the backlog of an outage should not wait out each job's
+// backoff, which reaches MaxBackoff (the chaos suite's 60 s Cloud API
+// outage measured 60 s from the API's return to the last message). The
+// rate limit still paces them.
+func (o *Outbox) resumeUnreached(ctx context.Context) {
+	n, err := resumeScript.Run(context.WithoutCancel(ctx), o.rdb, nil, o.p, ms(o.opts.Now())).Int()
+	if err != nil {
+		o.metrics.redisErrors.Inc()
+		o.unreached.Store(true) // try again at the next send
+		return
+	}
+	if n > 0 {
+		o.log.Info("outbox: the API answers again; retries waiting for it are due now", zap.Int("jobs", n))
+	}
 }
 
 func (o *Outbox) delay(ctx context.Context, key, entry string, due int64) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os/exec"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -361,6 +362,10 @@ func TestRetryTable(t *testing.T) {
 		{"transient code retried", apiErr(500, 131000), 1, "sent", 2},
 		{"network retried", &whatsapp.Error{Class: whatsapp.Retry, Reason: "network", Err: errors.New("refused")}, 2, "sent", 3},
 		{"retries exhausted", apiErr(503, 0), 100, "failed", 4},
+		// A request that never left (the API down: connection refused)
+		// does not use up the attempts: an outage longer than the backoff
+		// series loses nothing (the chaos suite's Cloud API outage).
+		{"never sent does not count", &whatsapp.Error{Class: whatsapp.Retry, Reason: "network", Err: errors.New("refused"), InDoubt: false}, 10, "sent", 11},
 		{"undeliverable not retried", apiErr(400, 131026), 100, "failed", 1},
 		{"window closed not retried", apiErr(400, 131047), 100, "failed", 1},
 		{"template params not retried", apiErr(400, 132000), 100, "failed", 1},
@@ -663,5 +668,105 @@ func TestConvert(t *testing.T) {
 	r, _ := o.Get(ctx, "b:recover")
 	if r.Converted.IsZero() || r.Kind != KindRecover {
 		t.Errorf("record = %+v, want converted recover", r)
+	}
+}
+
+func TestPredecessor(t *testing.T) {
+	dead := func(int) bool { return false }
+	alive := func(int) bool { return true }
+	tests := []struct {
+		name  string
+		quiet bool
+		alive func(int) bool
+		want  bool
+	}{
+		{"web1-4242-a1b2c3", false, dead, true},  // gone
+		{"web1-4242-a1b2c3", true, alive, false}, // still running: ClaimAfter decides
+		{"web1-7-a1b2c3", true, alive, true},     // this pid, quiet: a restarted container's predecessor
+		{"web1-7-a1b2c3", false, alive, false},   // this pid, reading: another outbox of this process
+		{"web2-4242-a1b2c3", false, dead, false}, // another host
+		{"web1-x-a1b2c3", false, dead, false},    // not the default form
+		{"web1-4242-zz", false, dead, false},     // not the default suffix
+		{"web1-4242", false, dead, false},        // no suffix
+		{"web1-0-a1b2c3", false, dead, false},    // no such pid
+		{"web1-dead-4242-a1b2c3", false, dead, false},
+	}
+	for _, tt := range tests {
+		if got := predecessor(tt.name, "web1", 7, tt.quiet, tt.alive); got != tt.want {
+			t.Errorf("predecessor(%q) = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	if predecessor("-4242-a1b2c3", "", 7, false, dead) {
+		t.Error("an empty host matched")
+	}
+}
+
+// TestPredecessorTakenOverAtOnce: a process of this host read an entry and
+// was killed; the next one sends it at once, not after ClaimAfter, and
+// removes the dead consumer from the group.
+func TestPredecessorTakenOverAtOnce(t *testing.T) {
+	e := newEnv(t)
+	stub := newStub(nil)
+	o, _ := e.outbox(stub, func(o *Options) { o.Consumer, o.ClaimAfter = "", time.Hour })
+	ctx := context.Background()
+	if err := o.rdb.XGroupCreateMkStream(ctx, o.p+"outbox", group, "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.Enqueue(ctx, job("k:offer", "1001")); err != nil {
+		t.Fatal(err)
+	}
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	deadName := fmt.Sprintf("%s-%d-abcdef", o.opts.host, gone.Process.Pid)
+	if _, err := o.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: group, Consumer: deadName, Streams: []string{o.p + "outbox", ">"}, Count: 1}).Result(); err != nil {
+		t.Fatal(err)
+	}
+	run(t, o)
+	e.waitState(o, "k:offer", "sent")
+	if got := stub.count("k:offer"); got != 1 {
+		t.Errorf("sends = %d, want 1", got)
+	}
+	consumers, err := o.rdb.XInfoConsumers(ctx, o.p+"outbox", group).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range consumers {
+		if c.Name == deadName {
+			t.Errorf("the dead consumer %s is still in the group", deadName)
+		}
+	}
+}
+
+// TestUnreachedResumeWhenAPIBack: a job that could not reach the API waits
+// its backoff (an hour here); the first send that gets through makes it
+// due at once, and it is sent once.
+func TestUnreachedResumeWhenAPIBack(t *testing.T) {
+	e := newEnv(t)
+	refused := &whatsapp.Error{Class: whatsapp.Retry, Reason: "network", Err: errors.New("connection refused")}
+	stub := newStub(func(n int, m *whatsapp.Message) (*whatsapp.SendResult, error) {
+		if m.BizOpaqueCallbackData == "a:offer" && n == 1 {
+			return nil, refused
+		}
+		return okResult(m), nil
+	})
+	o, _ := e.outbox(stub, func(o *Options) { o.MinBackoff, o.MaxBackoff = time.Hour, time.Hour })
+	ctx := context.Background()
+	if _, err := o.Enqueue(ctx, job("a:offer", "5491100000001")); err != nil {
+		t.Fatal(err)
+	}
+	run(t, o)
+	e.steps.wait(t, "a:offer", "retry", 10*time.Second)
+	if _, err := o.Enqueue(ctx, job("b:offer", "5491100000002")); err != nil {
+		t.Fatal(err)
+	}
+	e.waitState(o, "b:offer", "sent")
+	e.waitState(o, "a:offer", "sent")
+	if got := stub.count("a:offer"); got != 2 {
+		t.Errorf("sends of a = %d, want 2 (refused, then sent)", got)
+	}
+	if n, _ := o.rdb.Exists(ctx, o.p+"unreached").Result(); n != 0 {
+		t.Errorf("the unreached set is still there")
 	}
 }

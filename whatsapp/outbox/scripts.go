@@ -131,6 +131,24 @@ end
 return #due
 `)
 
+// resumeScript makes the retries listed in the unreached set due now,
+// those still delayed, and empties the set. ARGV: prefix, now. Returns how
+// many it moved.
+var resumeScript = redis.NewScript(`
+local p = ARGV[1]
+local keys = redis.call('ZRANGE', p .. 'unreached', 0, -1)
+local n = 0
+for _, key in ipairs(keys) do
+  local due = redis.call('ZSCORE', p .. 'delayed', key)
+  if due and tonumber(due) > tonumber(ARGV[2]) then
+    redis.call('ZADD', p .. 'delayed', 'XX', ARGV[2], key)
+    n = n + 1
+  end
+end
+redis.call('DEL', p .. 'unreached')
+return n
+`)
+
 // rateScript takes a slot of a sliding-window rate limit on Redis' own
 // clock, shared by every instance. Returns 0, or the milliseconds to wait.
 // KEYS: the window's sorted set. ARGV: limit, window, a unique member.
