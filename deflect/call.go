@@ -466,7 +466,11 @@ func (c *call) deflect(ctx context.Context, kind, template string) {
 	c.stopWaiting(func(q *ewt.Queue) { q.Left(c.id, c.now()) })
 	c.e.metrics.deflections.WithLabelValues(c.rec.Queue, kind).Inc()
 	c.e.metrics.wait.WithLabelValues(c.rec.Queue, string(final)).Observe(c.waited().Seconds())
-	c.leaveQueue(ctx)
+	if kind == outbox.KindOffer {
+		c.exitQueue(ctx)
+	} else {
+		c.leaveQueue(ctx)
+	}
 	c.play(ctx, prompt, "bye-"+c.id, true)
 }
 
@@ -704,6 +708,27 @@ func (c *call) end(ctx context.Context, s State, outcome string) {
 	c.rec.Outcome = outcome
 	c.transition(ctx, s)
 	c.done = true
+}
+
+// exitQueue takes a caller who accepted WhatsApp out of the queue with a
+// key (Options.QueueExitKey), so that queue_log says EXITWITHKEY, not
+// ABANDON: a deflection is not an abandon in any queue report. The key
+// goes into the Local channel's ;1 half and comes out of ;2, where Queue()
+// runs; the queue's context= sends ;2 to a hang-up, and ;1 follows. If the
+// key cannot be sent, the queue half is hung up as before; if it has no
+// effect (a queue without context=), cleanup hangs it up when the caller
+// leaves.
+func (c *call) exitQueue(ctx context.Context) {
+	if c.e.opts.QueueExitKey == "none" {
+		c.leaveQueue(ctx)
+		return
+	}
+	if err := c.e.opts.ARI.SendDTMF(ctx, c.q1, ari.DTMFRequest{DTMF: c.e.opts.QueueExitKey, Duration: 100 * time.Millisecond}); err != nil {
+		if !errors.Is(err, ari.ErrNotFound) {
+			c.log.Warn("deflect: sending the queue exit key; hanging the queue half up", zap.Error(err))
+		}
+		c.leaveQueue(ctx)
+	}
 }
 
 // leaveQueue takes the caller out of the queue by hanging up the Local

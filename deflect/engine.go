@@ -31,6 +31,7 @@ type ARI interface {
 	Originate(ctx context.Context, r ari.OriginateRequest) (*ari.Channel, error)
 	SubscribeChannel(ctx context.Context, channelID string) error
 	Play(ctx context.Context, channelID string, r ari.PlayRequest) (*ari.Playback, error)
+	SendDTMF(ctx context.Context, channelID string, r ari.DTMFRequest) error
 	StopPlayback(ctx context.Context, playbackID string) error
 	GetVariable(ctx context.Context, channelID, name string) (string, error)
 	GetChannel(ctx context.Context, channelID string) (*ari.Channel, error)
@@ -79,6 +80,14 @@ type Options struct {
 	// QueueContext is the dialplan context of the Local channels that run
 	// Queue(): Local/<queue>@<QueueContext>/n. Default "queue-entry".
 	QueueContext string
+	// QueueExitKey is the DTMF key the bridge sends into the queue half of
+	// a caller who accepted WhatsApp, so that Queue() lets them go with
+	// EXITWITHKEY, which every queue report tells from an abandon, instead
+	// of the ABANDON a hang-up writes. It needs the queue's context= (see
+	// configs/asterisk/queues.conf) to hold an extension of that key that
+	// hangs up. Default "D", a key callers' phones do not have; "none"
+	// hangs the queue half up instead.
+	QueueExitKey string
 	// Queues are the queues the bridge serves; their series are created
 	// at zero up front, so dashboards and alerts see them before the first
 	// call. Other queues still work; their series appear with their first
@@ -157,6 +166,7 @@ func (o *Options) setDefaults() error {
 	}
 	def(&o.Prefix, "deflectd:")
 	def(&o.QueueContext, "queue-entry")
+	def(&o.QueueExitKey, "D")
 	def(&o.DefaultRegion, "US")
 	def(&o.DefaultLanguage, "en")
 	if o.Prompts == (Prompts{}) {

@@ -188,8 +188,8 @@ func TestEngineOfferAccepted(t *testing.T) {
 	var hungQ1, played, hungCaller int
 	for i, c := range calls {
 		switch {
-		case c.Method == "DELETE" && c.Path == "/channels/"+callID+"-q1":
-			hungQ1 = i + 1
+		case c.Method == "POST" && c.Path == "/channels/"+callID+"-q1/dtmf" && c.Query.Get("dtmf") == "D":
+			hungQ1 = i + 1 // the exit key: Queue() lets the caller go with EXITWITHKEY
 		case c.Method == "POST" && c.Path == "/channels/"+callID+"/play/"+bye:
 			played = i + 1
 		case c.Method == "DELETE" && c.Path == "/channels/"+callID:
@@ -197,7 +197,7 @@ func TestEngineOfferAccepted(t *testing.T) {
 		}
 	}
 	if hungQ1 == 0 || hungQ1 > played {
-		t.Errorf("the queue half hung up at call #%d, the confirmation played at #%d: want the queue left first", hungQ1, played)
+		t.Errorf("the exit key sent at call #%d, the confirmation played at #%d: want the queue left first", hungQ1, played)
 	}
 	if hungCaller != 0 {
 		t.Errorf("caller hung up (call #%d) before the confirmation finished", hungCaller)
@@ -788,7 +788,7 @@ func TestEngineAdoptsAcceptedCall(t *testing.T) {
 			if tr := h.first(callID); tr.To != StateDeflected {
 				t.Fatalf("adopted accepted call: first transition to %s, want deflected (states %q)", tr.To, h.obs.states(callID))
 			}
-			h.waitCall("DELETE", "/channels/"+callID+"-q1", 1)
+			h.waitCall("POST", "/channels/"+callID+"-q1/dtmf", 1) // leaves the queue with the exit key
 			bye, media := c.play(1)
 			if bye != "bye-"+callID || media != "sound:deflect/accepted" {
 				t.Errorf("prompt = %s %s, want bye-%s sound:deflect/accepted", bye, media, callID)

@@ -197,7 +197,7 @@ func NewApp(o AppOptions) (*App, error) {
 		ARI: a.ari, Outbox: a.outbox, Renderer: &a.catalog, Redis: a.rdb, Rules: a.rules.Load,
 		Prefix: cfg.KeyPrefix, QueueContext: cfg.ARI.QueueContext, Queues: cfg.Calls.Queues,
 		DefaultRegion: cfg.Calls.DefaultRegion, DefaultLanguage: cfg.Calls.DefaultLanguage,
-		TemplateLanguages: cfg.Calls.TemplateLanguages, Cooldown: cfg.Calls.Cooldown, QueueTimeout: cfg.Calls.QueueTimeout,
+		TemplateLanguages: cfg.Calls.TemplateLanguages, Cooldown: cfg.Calls.Cooldown, QueueTimeout: cfg.Calls.QueueTimeout, QueueExitKey: cfg.Calls.QueueExitKey,
 		Checkpoint: crash,
 		Logger:     log.Named("deflect"), Registerer: reg,
 	})

@@ -286,4 +286,11 @@ func TestCheckConfig(t *testing.T) {
 	if code := run([]string{"check-config", "-config", filepath.Join(dir, "d.yaml")}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "unknown_key") {
 		t.Errorf("check-config of a file with an unknown key = %d %q, want 1 naming it", code, errb.String())
 	}
+	for key, ok := range map[string]bool{"D": true, "none": true, "9": true, "DD": false, "x": false} {
+		os.WriteFile(filepath.Join(dir, "k.yaml"), []byte("listen: 127.0.0.1:0\nredis_url: redis://x\nwhatsapp: {phone_number_id: '1'}\ncalls: {queue_exit_key: '"+key+"'}\n"), 0o644)
+		_, err := loadConfig(filepath.Join(dir, "k.yaml"))
+		if bad := err != nil && strings.Contains(err.Error(), "queue_exit_key"); bad == ok {
+			t.Errorf("queue_exit_key %q: err = %v, want accepted %v", key, err, ok)
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/deflectd/deflectd/inbox"
@@ -53,6 +54,10 @@ type Config struct {
 		TemplateLanguages map[string]string `yaml:"template_languages"`
 		Cooldown          time.Duration     `yaml:"cooldown"`
 		QueueTimeout      time.Duration     `yaml:"queue_timeout"`
+		// QueueExitKey is the key a deflected caller leaves the queue
+		// with, so queue_log says EXITWITHKEY, not ABANDON (configs/asterisk
+		// README); "none" hangs the queue half up. Default "D".
+		QueueExitKey string `yaml:"queue_exit_key"`
 	} `yaml:"calls"`
 
 	// RulesFile and TemplatesFile are relative to this file's directory.
@@ -124,6 +129,9 @@ func (c *Config) validate() error {
 	errs = append(errs, c.validateListeners()...)
 	if err := c.WhatsApp.Config.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if k := c.Calls.QueueExitKey; k != "" && k != "none" && (len(k) != 1 || !strings.Contains("0123456789*#ABCD", k)) {
+		errs = append(errs, fmt.Errorf("calls.queue_exit_key: %q is not one DTMF key (0-9, *, #, A-D) or none", k))
 	}
 	if c.WhatsApp.PairInterval < 0 {
 		errs = append(errs, fmt.Errorf("whatsapp.pair_interval: %v must not be negative", c.WhatsApp.PairInterval))

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -445,4 +446,59 @@ whatsapp:
 	}
 	env := []string{"DEFLECTD_ARI_PASSWORD=" + sb.Password, "DEFLECTD_WA_TOKEN=tok", "DEFLECTD_WA_APP_SECRET=s", "DEFLECTD_WA_VERIFY_TOKEN=v"}
 	return &stack{sb: sb, rs: rs, wa: wa, api: api, dir: dir, env: env}
+}
+
+// queue_log tells a deflected caller from an abandoned one (issue 11, 1):
+// the caller who pressed 1 leaves the queue with EXITWITHKEY|D (the exit
+// key deflectd sends into the queue half), never ABANDON; the caller who
+// hung up is an ABANDON.
+func TestE2EQueueLogTellsDeflectedFromAbandoned(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	st := newStack(t, ctx, strings.Replace(e2eRules, "sla: 15s", "sla: 2s", 1))
+	p := startDeflectd(t, st.dir, st.env)
+	p.waitLines(t, "the ARI connection", 1, 30*time.Second, msg("ARI event connection established"))
+
+	deflected, err := st.sb.Call(ctx, asterisktest.CallOptions{Exten: "103", CallerNumber: "+5491155553001",
+		DTMF: []asterisktest.DTMF{{After: 4 * time.Second, Digit: "1"}}, Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	abandoned, err := st.sb.Call(ctx, asterisktest.CallOptions{Exten: "103", CallerNumber: "+5491155553002", HangupAfter: 12 * time.Second, Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc := p.waitLines(t, "the acceptance", 1, 30*time.Second, msg("deflect: the caller accepted WhatsApp"))
+	gone := p.waitLines(t, "the abandon", 1, 40*time.Second, func(l map[string]any) bool {
+		return l["msg"] == "deflect: transition" && (l["to"] == "abandoned" || l["to"] == "short_abandoned")
+	})
+	deflected.Wait()
+	abandoned.Wait()
+	p.waitLines(t, "both calls over", 2, 20*time.Second, func(l map[string]any) bool {
+		return l["msg"] == "deflect: transition" && (l["to"] == "ended" || l["to"] == "abandoned" || l["to"] == "short_abandoned")
+	})
+
+	events := func(callID string) []string {
+		entries, err := st.sb.QueueLog()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range entries {
+			if e.CallID == callID+"-q2" { // queue_log names the queue half
+				out = append(out, e.Event+"|"+strings.Join(e.Data, "|"))
+			}
+		}
+		return out
+	}
+	d, a := events(fmt.Sprint(acc[0]["call"])), events(fmt.Sprint(gone[0]["call"]))
+	t.Logf("deflected: %q; abandoned: %q", d, a)
+	if !slices.ContainsFunc(d, func(e string) bool { return strings.HasPrefix(e, "EXITWITHKEY|D|") }) ||
+		slices.ContainsFunc(d, func(e string) bool { return strings.HasPrefix(e, "ABANDON") }) {
+		t.Errorf("deflected call's queue_log = %q, want EXITWITHKEY|D and no ABANDON", d)
+	}
+	if !slices.ContainsFunc(a, func(e string) bool { return strings.HasPrefix(e, "ABANDON|") }) ||
+		slices.ContainsFunc(a, func(e string) bool { return strings.HasPrefix(e, "EXITWITHKEY") }) {
+		t.Errorf("abandoned call's queue_log = %q, want ABANDON and no EXITWITHKEY", a)
+	}
 }

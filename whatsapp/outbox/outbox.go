@@ -463,9 +463,17 @@ func (o *Outbox) takeOverPredecessors(ctx context.Context) {
 		if c.Name == o.opts.Consumer || !predecessor(c.Name, o.opts.host, os.Getpid(), c.Idle >= 3*o.opts.ReadBlock, processAlive) {
 			continue
 		}
+		// Its entries become this consumer's first, then it is removed
+		// (it owns nothing by then), then they are sent.
+		var taken []redis.XMessage
+		complete := false
 		for ctx.Err() == nil {
 			pending, err := o.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: stream, Group: group, Start: "-", End: "+", Count: 50, Consumer: c.Name}).Result()
-			if err != nil || len(pending) == 0 {
+			if err != nil {
+				break
+			}
+			if len(pending) == 0 {
+				complete = true
 				break
 			}
 			ids := make([]string, len(pending))
@@ -476,18 +484,27 @@ func (o *Outbox) takeOverPredecessors(ctx context.Context) {
 			if err != nil {
 				break
 			}
-			for _, msg := range msgs {
-				key, _ := msg.Values["key"].(string)
-				o.metrics.claimed.Inc()
-				o.log.Info("outbox: took over a send of a process that is gone", zap.String("key", key), zap.String("consumer", c.Name))
-				o.process(ctx, msg.ID, key)
+			if len(msgs) < len(ids) { // some entries were trimmed or deleted meanwhile
+				got := map[string]bool{}
+				for _, m := range msgs {
+					got[m.ID] = true
+				}
+				for _, id := range ids {
+					if !got[id] {
+						o.rdb.XAck(ctx, stream, group, id)
+					}
+				}
 			}
-			if len(msgs) == 0 { // entries trimmed or deleted meanwhile
-				o.rdb.XAck(ctx, stream, group, ids...)
-			}
+			taken = append(taken, msgs...)
 		}
-		if ctx.Err() == nil {
+		if complete {
 			o.rdb.XGroupDelConsumer(ctx, stream, group, c.Name)
+		}
+		for _, msg := range taken {
+			key, _ := msg.Values["key"].(string)
+			o.metrics.claimed.Inc()
+			o.log.Info("outbox: took over a send of a process that is gone", zap.String("key", key), zap.String("consumer", c.Name))
+			o.process(ctx, msg.ID, key)
 		}
 	}
 }

@@ -133,6 +133,7 @@ type caller struct {
 	entry     Entry
 	arrived   time.Duration
 	gone      bool // hung up, by itself or by the app
+	exited    bool // left the queue with the exit key (EXITWITHKEY), not an abandon
 	bridged   string
 	answered  bool
 	patience  *timer
@@ -363,6 +364,7 @@ func (s *Sim) install() {
 	wrap(http.MethodPost, "/channels", originate)
 	wrap(http.MethodPost, "/channels/{id}", originate)
 	wrap(http.MethodDelete, "/channels/{id}", func(c aritest.Call, _ any) { s.hungUpByApp(c.Params["id"]) })
+	wrap(http.MethodPost, "/channels/{id}/dtmf", func(c aritest.Call, _ any) { s.exitedWithKey(c.Params["id"], arg(c, "dtmf")) })
 	play := func(c aritest.Call, body any) {
 		raw, _ := body.(json.RawMessage)
 		var pb map[string]any
@@ -609,7 +611,7 @@ func (s *Sim) destroyLegs(c *caller, appHangup bool) {
 		}
 		wait := strconv.Itoa(int((s.now() - c.arrived).Seconds()))
 		s.send(map[string]any{"type": "ChannelVarset", "variable": "QUEUEWAIT", "value": wait, "channel": c.q2.json()})
-		if !c.answered {
+		if !c.answered && !c.exited {
 			s.send(map[string]any{"type": "ChannelVarset", "variable": "ABANDONED", "value": "TRUE", "channel": c.q2.json()})
 		}
 	}
@@ -668,6 +670,20 @@ func (s *Sim) leave(c *caller) {
 	s.send(map[string]any{"type": "StasisEnd", "channel": c.leg.json()})
 	delete(s.callers, c.leg.id)
 	s.count(func(st *Stats) { st.Active-- })
+}
+
+// exitedWithKey follows POST /channels/{id}/dtmf of the queue exit key
+// into a waiting caller's ;1 half: as configs/asterisk does (queues.conf
+// context=queue-exit), Queue() lets the caller go with EXITWITHKEY and
+// both halves end, without the ABANDONED a hang-up sets.
+func (s *Sim) exitedWithKey(id, digits string) {
+	c := s.byQ1[id]
+	if c == nil || !c.legsAlive || c.answered || digits != "D" {
+		return
+	}
+	c.exited = true
+	s.destroyLegs(c, true)
+	s.dispatch(c.q)
 }
 
 // hungUpByApp follows DELETE /channels/{id}: the caller released (§4), or
