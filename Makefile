@@ -48,7 +48,7 @@ e2e:
 # runs (50000x); CI uses a count, which a busy machine cannot turn into a
 # spurious deadline failure.
 FUZZ_TARGETS := \
-	./ari:FuzzDecodeEvent ./ari:FuzzTime \
+	./ari:FuzzDecodeEvent ./ari:FuzzTime ./ari/queuelog:FuzzParse \
 	./whatsapp:FuzzRender ./whatsapp:FuzzLoadCatalog \
 	./whatsapp/webhook:FuzzParse ./whatsapp/webhook:FuzzVerifySignature \
 	./whatsapp/whatsapptest:FuzzMessagesEndpoint \
