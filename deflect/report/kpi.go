@@ -1,0 +1,131 @@
+package report
+
+import (
+	"slices"
+	"time"
+)
+
+// Options are the thresholds the KPIs depend on.
+type Options struct {
+	// ShortAbandon: an abandon with a shorter wait is a short abandon,
+	// counted apart and left out of the abandonment rate (a misdial, a
+	// caller who heard the greeting and left). Default 10 s.
+	ShortAbandon time.Duration
+	// ServiceLevel is the T of "answered within T". Default 20 s.
+	ServiceLevel time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.ShortAbandon <= 0 {
+		o.ShortAbandon = 10 * time.Second
+	}
+	if o.ServiceLevel <= 0 {
+		o.ServiceLevel = 20 * time.Second
+	}
+}
+
+// KPIs are one queue's figures over a set of calls. docs/report.md defines
+// each with a worked example.
+type KPIs struct {
+	Queue string
+	// Offered counts the visits that ended in the log (Open ones apart).
+	Offered, Answered, Abandoned, ShortAbandoned, Deflected, ExitKey, Timeout, ExitEmpty, Open int
+	Transferred, RingNoAnswers                                                                 int
+
+	// AbandonRate = Abandoned / (Offered − ShortAbandoned). Deflected
+	// calls stay in the denominator: they were queued, and not lost.
+	AbandonRate float64
+	// ASA is the mean wait of answered calls; AHT their mean talk time
+	// (queue_log has no hold or after-call work).
+	ASA, AHT time.Duration
+	// SLAnswered is Asterisk's SL: answered within T / answered.
+	// SLOffered: answered within T / (Offered − ShortAbandoned).
+	// SL2 is Asterisk's SL2: (answered within T + abandoned within T) /
+	// (answered + abandoned), short abandons included.
+	SLAnswered, SLOffered, SL2 float64
+	// AnsweredWaits and AbandonWaits are the waits, sorted, for
+	// distributions.
+	AnsweredWaits, AbandonWaits []time.Duration
+}
+
+// Summarize computes the KPIs of each queue, by queue name.
+func Summarize(calls []Call, o Options) map[string]*KPIs {
+	o.defaults()
+	out := map[string]*KPIs{}
+	for _, c := range calls {
+		k := out[c.Queue]
+		if k == nil {
+			k = &KPIs{Queue: c.Queue}
+			out[c.Queue] = k
+		}
+		k.add(c, o)
+	}
+	for _, k := range out {
+		k.finish(o)
+	}
+	return out
+}
+
+func (k *KPIs) add(c Call, o Options) {
+	if c.Outcome == Open {
+		k.Open++
+		return
+	}
+	k.Offered++
+	k.RingNoAnswers += c.RingNoAnswers
+	switch c.Outcome {
+	case Answered:
+		k.Answered++
+		k.AnsweredWaits = append(k.AnsweredWaits, c.Wait)
+		k.ASA += c.Wait // a sum until finish
+		k.AHT += c.Talk
+		if c.Transferred {
+			k.Transferred++
+		}
+	case Abandoned:
+		if c.Wait < o.ShortAbandon {
+			k.ShortAbandoned++
+		} else {
+			k.Abandoned++
+		}
+		k.AbandonWaits = append(k.AbandonWaits, c.Wait)
+	case Deflected:
+		k.Deflected++
+	case ExitKey:
+		k.ExitKey++
+	case Timeout:
+		k.Timeout++
+	case ExitEmpty:
+		k.ExitEmpty++
+	}
+}
+
+func (k *KPIs) finish(o Options) {
+	slices.Sort(k.AnsweredWaits)
+	slices.Sort(k.AbandonWaits)
+	if k.Answered > 0 {
+		k.ASA /= time.Duration(k.Answered)
+		k.AHT /= time.Duration(k.Answered)
+	}
+	within := func(ws []time.Duration) int {
+		n := 0
+		for _, w := range ws {
+			if w <= o.ServiceLevel {
+				n++
+			}
+		}
+		return n
+	}
+	ansIn, abIn := within(k.AnsweredWaits), within(k.AbandonWaits)
+	k.AbandonRate = ratio(k.Abandoned, k.Offered-k.ShortAbandoned)
+	k.SLAnswered = ratio(ansIn, k.Answered)
+	k.SLOffered = ratio(ansIn, k.Offered-k.ShortAbandoned)
+	k.SL2 = ratio(ansIn+abIn, k.Answered+k.Abandoned+k.ShortAbandoned)
+}
+
+func ratio(n, d int) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / float64(d)
+}
