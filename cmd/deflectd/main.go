@@ -57,6 +57,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return demo(ctx, args[1:], stdout, stderr)
 	case "inbox-user":
 		return inboxUser(args[1:], os.Stdin, stdout, stderr)
+	case "report":
+		return reportCmd(args[1:], os.Stdin, stdout, stderr)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return 0
@@ -75,6 +77,7 @@ commands:
   fake-cloud-api  serve a fake WhatsApp Cloud API for a trial without a Meta account
   ari-check     connect to Asterisk's ARI as the bridge would and report what it finds
   demo          run the bridge against a simulated contact center (no Asterisk, Redis or Meta needed)
+  report        contact-center KPIs from Asterisk's queue_log, deflections told from abandons
   inbox-user    hash-password (reads it on stdin) or new-token: lines for the inbox's users file
   version       print the version
 
