@@ -27,11 +27,18 @@ func reportCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	from := fs.String("from", "", "only calls that entered the queue at or after this time (2006-01-02 or RFC 3339)")
 	to := fs.String("to", "", "only calls that entered before this time (2006-01-02 or RFC 3339)")
 	format := fs.String("format", "table", "table, csv or json")
+	by := fs.String("by", "", "also split by period: hour, day or hour-of-week (in the local time zone, TZ)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if *format != "table" && *format != "csv" && *format != "json" {
 		fmt.Fprintf(stderr, "deflectd report: -format %q: want table, csv or json\n", *format)
+		return 2
+	}
+	buckets := map[string]func(report.Call) string{"": nil, "hour": report.Hour(time.Local), "day": report.Day(time.Local), "hour-of-week": report.HourOfWeek(time.Local)}
+	bucket, ok := buckets[*by]
+	if !ok {
+		fmt.Fprintf(stderr, "deflectd report: -by %q: want hour, day or hour-of-week\n", *by)
 		return 2
 	}
 	since, err := parseWhen(*from)
@@ -77,7 +84,7 @@ func reportCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		calls = append(calls, c)
 	}
-	kpis := report.Summarize(calls, report.Options{ShortAbandon: *short, ServiceLevel: *sl})
+	kpis := report.SummarizeBy(calls, report.Options{ShortAbandon: *short, ServiceLevel: *sl}, bucket)
 	switch *format {
 	case "csv":
 		err = report.WriteCSV(stdout, kpis)

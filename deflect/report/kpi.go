@@ -1,6 +1,7 @@
 package report
 
 import (
+	"fmt"
 	"slices"
 	"time"
 )
@@ -28,6 +29,8 @@ func (o *Options) defaults() {
 // each with a worked example.
 type KPIs struct {
 	Queue string
+	// Bucket is the period of a SummarizeBy, "" for Summarize.
+	Bucket string
 	// Offered counts the visits that ended in the log (Open ones apart).
 	Offered, Answered, Abandoned, ShortAbandoned, Deflected, ExitKey, Timeout, ExitEmpty, Open int
 	Transferred, RingNoAnswers                                                                 int
@@ -50,13 +53,28 @@ type KPIs struct {
 
 // Summarize computes the KPIs of each queue, by queue name.
 func Summarize(calls []Call, o Options) map[string]*KPIs {
+	return SummarizeBy(calls, o, nil)
+}
+
+// SummarizeBy computes the KPIs of each queue and period: bucket names a
+// call's period (see Hour, Day, HourOfWeek). The map's keys are the queue
+// and the bucket joined by a tab.
+func SummarizeBy(calls []Call, o Options, bucket func(Call) string) map[string]*KPIs {
 	o.defaults()
 	out := map[string]*KPIs{}
 	for _, c := range calls {
-		k := out[c.Queue]
+		b := ""
+		if bucket != nil {
+			b = bucket(c)
+		}
+		key := c.Queue
+		if bucket != nil {
+			key += "\t" + b
+		}
+		k := out[key]
 		if k == nil {
-			k = &KPIs{Queue: c.Queue}
-			out[c.Queue] = k
+			k = &KPIs{Queue: c.Queue, Bucket: b}
+			out[key] = k
 		}
 		k.add(c, o)
 	}
@@ -128,4 +146,25 @@ func ratio(n, d int) float64 {
 		return 0
 	}
 	return float64(n) / float64(d)
+}
+
+// Periods for SummarizeBy, by the call's entry in loc: the hour
+// ("2026-11-03 14:00"), the day ("2026-11-03"), and the hour of the week
+// ("Tue 14"), which compares like with like across weeks.
+func Hour(loc *time.Location) func(Call) string {
+	return func(c Call) string { return c.Entered.In(loc).Format("2006-01-02 15:00") }
+}
+
+// Day: see Hour.
+func Day(loc *time.Location) func(Call) string {
+	return func(c Call) string { return c.Entered.In(loc).Format(time.DateOnly) }
+}
+
+// HourOfWeek: see Hour. It sorts Monday first ("1 Mon 14").
+func HourOfWeek(loc *time.Location) func(Call) string {
+	return func(c Call) string {
+		t := c.Entered.In(loc)
+		wd := (int(t.Weekday()) + 6) % 7 // Monday 0
+		return fmt.Sprintf("%d %s %02d", wd+1, t.Format("Mon"), t.Hour())
+	}
 }

@@ -2,6 +2,7 @@ package report
 
 import (
 	"math"
+	"slices"
 	"testing"
 	"time"
 )
@@ -39,5 +40,33 @@ func TestSummarizeExact(t *testing.T) {
 	}
 	if sup := Summarize(calls, Options{})["support"]; sup.Offered != 1 || sup.Timeout != 1 {
 		t.Errorf("support = %+v, want the timeout", sup)
+	}
+}
+
+// By hour of week, Monday first: the fixture's calls all fall on Saturday
+// 2026-11-21 between 03:00 and 04:00 UTC; one more at 04:00 makes a bucket.
+func TestSummarizeByHourOfWeek(t *testing.T) {
+	late := "1795233700|x-q2|sales|NONE|ENTERQUEUE||+1|1\n1795233730|x-q2|sales|NONE|ABANDON|1|1|30\n"
+	m := SummarizeBy(assemble(t, fixture+late).Calls(), Options{}, HourOfWeek(time.UTC))
+	var keys []string
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	want := []string{"hold\t6 Sat 03", "sales\t6 Sat 03", "sales\t6 Sat 04", "support\t6 Sat 03"}
+	if !slices.Equal(keys, want) {
+		t.Fatalf("buckets = %q, want %q", keys, want)
+	}
+	if k := m["sales\t6 Sat 03"]; k.Offered != 4 || k.Answered != 2 {
+		t.Errorf("sales at Sat 03 = %+v", k)
+	}
+	if k := m["sales\t6 Sat 04"]; k.Offered != 1 || k.Abandoned != 1 {
+		t.Errorf("sales at Sat 03 = %+v", k)
+	}
+	if got := Day(time.UTC)(Call{Entered: time.Unix(1795230000, 0)}); got != "2026-11-21" {
+		t.Errorf("Day = %q", got)
+	}
+	if got := Hour(time.UTC)(Call{Entered: time.Unix(1795230000, 0)}); got != "2026-11-21 03:00" {
+		t.Errorf("Hour = %q", got)
 	}
 }

@@ -7,16 +7,30 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
 
 // columns are the KPIs the table and the CSV show, in order.
-var columns = []struct {
+type column struct {
 	name string
 	val  func(*KPIs) string
-}{
+}
+
+// shown returns the columns for m: the period only when it is grouped.
+func shown(m map[string]*KPIs) []column {
+	for _, k := range m {
+		if k.Bucket != "" {
+			return columns
+		}
+	}
+	return slices.DeleteFunc(slices.Clone(columns), func(c column) bool { return c.name == "period" })
+}
+
+var columns = []column{
 	{"queue", func(k *KPIs) string { return k.Queue }},
+	{"period", func(k *KPIs) string { return k.Bucket }},
 	{"offered", func(k *KPIs) string { return strconv.Itoa(k.Offered) }},
 	{"answered", func(k *KPIs) string { return strconv.Itoa(k.Answered) }},
 	{"abandoned", func(k *KPIs) string { return strconv.Itoa(k.Abandoned) }},
@@ -48,7 +62,7 @@ func sorted(m map[string]*KPIs) []*KPIs {
 		case a.Queue > b.Queue:
 			return 1
 		}
-		return 0
+		return strings.Compare(a.Bucket, b.Bucket)
 	})
 	return out
 }
@@ -57,6 +71,7 @@ func sorted(m map[string]*KPIs) []*KPIs {
 // row; rates are percentages, times seconds.
 func WriteTable(w io.Writer, m map[string]*KPIs) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	columns := shown(m)
 	for i, c := range columns {
 		fmt.Fprint(tw, c.name, "\t")
 		if i == len(columns)-1 {
@@ -75,6 +90,7 @@ func WriteTable(w io.Writer, m map[string]*KPIs) error {
 // WriteCSV writes the same columns as CSV, with a header row.
 func WriteCSV(w io.Writer, m map[string]*KPIs) error {
 	cw := csv.NewWriter(w)
+	columns := shown(m)
 	head := make([]string, len(columns))
 	for i, c := range columns {
 		head[i] = c.name
@@ -96,6 +112,7 @@ func WriteCSV(w io.Writer, m map[string]*KPIs) error {
 func WriteJSON(w io.Writer, m map[string]*KPIs) error {
 	type out struct {
 		Queue          string  `json:"queue"`
+		Period         string  `json:"period,omitempty"`
 		Offered        int     `json:"offered"`
 		Answered       int     `json:"answered"`
 		Abandoned      int     `json:"abandoned"`
@@ -116,7 +133,7 @@ func WriteJSON(w io.Writer, m map[string]*KPIs) error {
 	}
 	var rows []out
 	for _, k := range sorted(m) {
-		rows = append(rows, out{k.Queue, k.Offered, k.Answered, k.Abandoned, k.ShortAbandoned, k.Deflected, k.ExitKey,
+		rows = append(rows, out{k.Queue, k.Bucket, k.Offered, k.Answered, k.Abandoned, k.ShortAbandoned, k.Deflected, k.ExitKey,
 			k.Timeout, k.ExitEmpty, k.Open, k.Transferred, k.RingNoAnswers,
 			k.AbandonRate, k.ASA.Seconds(), k.AHT.Seconds(), k.SLAnswered, k.SLOffered, k.SL2})
 	}
