@@ -53,7 +53,8 @@ FUZZ_TARGETS := \
 	./whatsapp/webhook:FuzzParse ./whatsapp/webhook:FuzzVerifySignature \
 	./whatsapp/whatsapptest:FuzzMessagesEndpoint \
 	./deflect/rules:FuzzEvaluate ./deflect/rules:FuzzLoad \
-	./inbox:FuzzParseUsers ./inbox/inboxhttp:FuzzDecode
+	./inbox:FuzzParseUsers ./inbox/inboxhttp:FuzzDecode \
+	./deflect/report:FuzzAssemble
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -83,4 +84,38 @@ func TestAssembleEveryOutcome(t *testing.T) {
 	if len(a.Problems) != 2 || !strings.Contains(a.Problems[0], "ABANDON without an ENTERQUEUE") || !strings.Contains(a.Problems[1], `"x", want seconds`) {
 		t.Errorf("problems = %q, want the orphan ABANDON and the bad column", a.Problems)
 	}
+}
+
+// FuzzAssemble: any queue_log, however broken, assembles and summarizes
+// without a panic, and each queue's outcomes add up to what it offered.
+func FuzzAssemble(f *testing.F) {
+	f.Add(fixture)
+	f.Add("1|a|q|NONE|ENTERQUEUE||+1|1\n2|a|q|NONE|CONNECT|x\n3|a|q|NONE|COMPLETEAGENT\n")
+	f.Add("1|a|q|NONE|EXITWITHKEY\n1|a|q|NONE|ENTERQUEUE\n1|a|q|NONE|ENTERQUEUE\n")
+	f.Fuzz(func(t *testing.T, log string) {
+		a := &Assembler{}
+		r := queuelog.NewReader(strings.NewReader(log), "fuzz")
+		for {
+			e, err := r.Next()
+			if err == io.EOF {
+				break
+			}
+			var le *queuelog.LineError
+			if errors.As(err, &le) {
+				continue
+			}
+			if err != nil {
+				return // a line past the reader's limit
+			}
+			a.Add(e)
+		}
+		for q, k := range Summarize(a.Calls(), Options{}) {
+			if sum := k.Answered + k.Abandoned + k.ShortAbandoned + k.Deflected + k.ExitKey + k.Timeout + k.ExitEmpty; sum != k.Offered {
+				t.Fatalf("queue %q: outcomes add to %d, offered %d", q, sum, k.Offered)
+			}
+			if k.AbandonRate < 0 || k.AbandonRate > 1 || k.SL2 < 0 || k.SL2 > 1 || k.SLOffered > 1 {
+				t.Fatalf("queue %q: a rate out of [0, 1]: %+v", q, k)
+			}
+		}
+	})
 }
