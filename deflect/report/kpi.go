@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"time"
 )
@@ -167,4 +168,15 @@ func HourOfWeek(loc *time.Location) func(Call) string {
 		wd := (int(t.Weekday()) + 6) % 7 // Monday 0
 		return fmt.Sprintf("%d %s %02d", wd+1, t.Format("Mon"), t.Hour())
 	}
+}
+
+// Quantile returns the q-quantile of sorted durations by the nearest-rank
+// method (the smallest value with at least q of the values at or below
+// it), 0 for none.
+func Quantile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
 }

@@ -70,3 +70,16 @@ func TestSummarizeByHourOfWeek(t *testing.T) {
 		t.Errorf("Hour = %q", got)
 	}
 }
+
+func TestQuantile(t *testing.T) {
+	s := time.Second
+	ws := []time.Duration{1 * s, 2 * s, 3 * s, 4 * s, 10 * s}
+	for q, want := range map[float64]time.Duration{0.5: 3 * s, 0.9: 10 * s, 0.2: 1 * s, 1: 10 * s, 0: 1 * s} {
+		if got := Quantile(ws, q); got != want {
+			t.Errorf("Quantile(%v) = %v, want %v", q, got, want)
+		}
+	}
+	if Quantile(nil, 0.5) != 0 {
+		t.Error("Quantile of nothing != 0")
+	}
+}

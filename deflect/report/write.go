@@ -130,12 +130,20 @@ func WriteJSON(w io.Writer, m map[string]*KPIs) error {
 		SLAnswered     float64 `json:"sl_answered"`
 		SLOffered      float64 `json:"sl_offered"`
 		SL2            float64 `json:"sl2"`
+		// The distributions: quantiles of answered waits and of abandon
+		// times, in seconds.
+		WaitP50    float64 `json:"answered_wait_p50_seconds"`
+		WaitP90    float64 `json:"answered_wait_p90_seconds"`
+		AbandonP50 float64 `json:"abandon_time_p50_seconds"`
+		AbandonP90 float64 `json:"abandon_time_p90_seconds"`
 	}
 	var rows []out
 	for _, k := range sorted(m) {
 		rows = append(rows, out{k.Queue, k.Bucket, k.Offered, k.Answered, k.Abandoned, k.ShortAbandoned, k.Deflected, k.ExitKey,
 			k.Timeout, k.ExitEmpty, k.Open, k.Transferred, k.RingNoAnswers,
-			k.AbandonRate, k.ASA.Seconds(), k.AHT.Seconds(), k.SLAnswered, k.SLOffered, k.SL2})
+			k.AbandonRate, k.ASA.Seconds(), k.AHT.Seconds(), k.SLAnswered, k.SLOffered, k.SL2,
+			Quantile(k.AnsweredWaits, 0.5).Seconds(), Quantile(k.AnsweredWaits, 0.9).Seconds(),
+			Quantile(k.AbandonWaits, 0.5).Seconds(), Quantile(k.AbandonWaits, 0.9).Seconds()})
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
