@@ -1,6 +1,7 @@
 package queuelog
 
 import (
+	"cmp"
 	"compress/gzip"
 	"errors"
 	"fmt"
@@ -58,14 +59,8 @@ func Open(stdin io.Reader, patterns ...string) (*Files, error) {
 			}
 			fs = append(fs, file{m, st.ModTime().UnixNano()})
 		}
-		slices.SortStableFunc(fs, func(a, b file) int {
-			switch {
-			case a.mod < b.mod:
-				return -1
-			case a.mod > b.mod:
-				return 1
-			}
-			return strings.Compare(a.path, b.path)
+		slices.SortFunc(fs, func(a, b file) int {
+			return cmp.Or(cmp.Compare(a.mod, b.mod), strings.Compare(a.path, b.path))
 		})
 		for _, x := range fs {
 			f.sources = append(f.sources, x.path)

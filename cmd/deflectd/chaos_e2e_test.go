@@ -162,12 +162,6 @@ func wait(t *testing.T, ctx context.Context, d time.Duration) {
 	}
 }
 
-// over matches the transitions that close a call: the caller left
-// (abandoned), or the bridge let them go (ended).
-func over(l map[string]any) bool {
-	return l["msg"] == "deflect: transition" && (l["to"] == "ended" || l["to"] == "abandoned" || l["to"] == "short_abandoned")
-}
-
 // stop ends the process with SIGTERM, as an operator's restart does.
 func (p *proc) stop(t testing.TB) {
 	t.Helper()
@@ -261,8 +255,7 @@ func TestChaosRedisOutage(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	st := newStackWith(t, ctx, chaosRules, stackOptions{durableRedis: true})
-	p := startDeflectd(t, st.dir, st.env)
-	p.waitLines(t, "the ARI connection", 1, 30*time.Second, msg("ARI event connection established"))
+	p := startConnected(t, st.dir, st.env, 30*time.Second)
 
 	const n, pressers = 20, 5
 	var callers []*asterisktest.SIPp
@@ -347,8 +340,7 @@ func TestChaosKillInEachState(t *testing.T) {
 	var worst, msgAfter time.Duration
 	lost, reached := 0, 0
 	for i, point := range points {
-		a := startDeflectd(t, st.dir, append(slices.Clone(st.env), "DEFLECTD_CRASH_AT="+point))
-		a.waitLines(t, "the ARI connection", 1, 30*time.Second, msg("ARI event connection established"))
+		a := startConnected(t, st.dir, append(slices.Clone(st.env), "DEFLECTD_CRASH_AT="+point), 30*time.Second)
 		number := fmt.Sprintf("+549115558%04d", i)
 		// 1 at 4 s (the offer at 2 s), and again for the offers after
 		// the restart.
@@ -410,8 +402,7 @@ func TestChaosCloudAPIOutage(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	st := newStackWith(t, ctx, chaosRules, stackOptions{ownAPI: true})
-	p := startDeflectd(t, st.dir, st.env)
-	p.waitLines(t, "the ARI connection", 1, 30*time.Second, msg("ARI event connection established"))
+	p := startConnected(t, st.dir, st.env, 30*time.Second)
 
 	const n = 20
 	st.api.Stop()
@@ -462,8 +453,7 @@ func TestChaosAsteriskRestart(t *testing.T) {
 	defer cancel()
 	// No offers (sla 5 min): the test watches the calls, not the offers.
 	st := newStackWith(t, ctx, strings.Replace(chaosRules, "sla: 2s", "sla: 5m", 1), stackOptions{})
-	p := startDeflectd(t, st.dir, st.env)
-	p.waitLines(t, "the ARI connection", 1, 30*time.Second, msg("ARI event connection established"))
+	p := startConnected(t, st.dir, st.env, 30*time.Second)
 
 	const n, after = 10, 5
 	var waiting []*asterisktest.SIPp
@@ -566,8 +556,7 @@ func TestChaosNetworkLossAndDelay(t *testing.T) {
 	cfg = []byte(strings.NewReplacer(st.rs.URL(), "redis://"+redisProxy.addr, st.sb.ARIURL, "http://"+ariProxy.addr+"/ari").Replace(string(cfg)))
 	os.WriteFile(cfgPath, cfg, 0o644)
 
-	p := startDeflectd(t, st.dir, st.env)
-	p.waitLines(t, "the ARI connection", 1, 60*time.Second, msg("ARI event connection established"))
+	p := startConnected(t, st.dir, st.env, 60*time.Second)
 	const n = 20
 	var callers []*asterisktest.SIPp
 	for i := range n {

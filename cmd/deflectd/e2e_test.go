@@ -132,6 +132,14 @@ func (p *proc) dump(t testing.TB) {
 	os.WriteFile(filepath.Join(dir, "deflectd-"+name+".log"), []byte(b.String()), 0o644)
 }
 
+// startConnected starts deflectd and waits until its ARI connection is up.
+func startConnected(t testing.TB, dir string, env []string, timeout time.Duration) *proc {
+	t.Helper()
+	p := startDeflectd(t, dir, env)
+	p.waitLines(t, "the ARI connection", 1, timeout, msg("ARI event connection established"))
+	return p
+}
+
 func (p *proc) follow(r io.Reader) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
@@ -191,6 +199,12 @@ func (p *proc) waitLines(t testing.TB, what string, n int, timeout time.Duration
 
 func msg(s string) func(map[string]any) bool {
 	return func(l map[string]any) bool { return l["msg"] == s }
+}
+
+// over matches the transitions that close a call: the caller left
+// (abandoned), or the bridge let them go (ended).
+func over(l map[string]any) bool {
+	return l["msg"] == "deflect: transition" && (l["to"] == "ended" || l["to"] == "abandoned" || l["to"] == "short_abandoned")
 }
 
 func transitionTo(state string) func(map[string]any) bool {
@@ -456,8 +470,7 @@ func TestE2EQueueLogTellsDeflectedFromAbandoned(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	st := newStack(t, ctx, strings.Replace(e2eRules, "sla: 15s", "sla: 2s", 1))
-	p := startDeflectd(t, st.dir, st.env)
-	p.waitLines(t, "the ARI connection", 1, 30*time.Second, msg("ARI event connection established"))
+	p := startConnected(t, st.dir, st.env, 30*time.Second)
 
 	deflected, err := st.sb.Call(ctx, asterisktest.CallOptions{Exten: "103", CallerNumber: "+5491155553001",
 		DTMF: []asterisktest.DTMF{{After: 4 * time.Second, Digit: "1"}}, Timeout: time.Minute})
@@ -469,14 +482,10 @@ func TestE2EQueueLogTellsDeflectedFromAbandoned(t *testing.T) {
 		t.Fatal(err)
 	}
 	acc := p.waitLines(t, "the acceptance", 1, 30*time.Second, msg("deflect: the caller accepted WhatsApp"))
-	gone := p.waitLines(t, "the abandon", 1, 40*time.Second, func(l map[string]any) bool {
-		return l["msg"] == "deflect: transition" && (l["to"] == "abandoned" || l["to"] == "short_abandoned")
-	})
+	gone := p.waitLines(t, "the abandon", 1, 40*time.Second, func(l map[string]any) bool { return over(l) && l["to"] != "ended" })
 	deflected.Wait()
 	abandoned.Wait()
-	p.waitLines(t, "both calls over", 2, 20*time.Second, func(l map[string]any) bool {
-		return l["msg"] == "deflect: transition" && (l["to"] == "ended" || l["to"] == "abandoned" || l["to"] == "short_abandoned")
-	})
+	p.waitLines(t, "both calls over", 2, 20*time.Second, over)
 
 	events := func(callID string) []string {
 		entries, err := st.sb.QueueLog()

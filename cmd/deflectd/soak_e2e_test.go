@@ -84,8 +84,7 @@ func TestSoak(t *testing.T) {
 		extra:     "inbox:\n  users_file: users.yaml\n  teams: [{name: support}]\n",
 		files:     map[string]string{"users.yaml": users},
 	})
-	p := startDeflectd(t, st.dir, st.env)
-	p.waitLines(t, "the ARI connection", 1, 30*time.Second, msg("ARI event connection established"))
+	p := startConnected(t, st.dir, st.env, 30*time.Second)
 	st.wa.SetWebhookURL("http://" + p.addr + "/webhook")
 	rdb := st.rs.Client()
 

@@ -8,9 +8,11 @@
 package report
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/deflectd/deflectd/ari/queuelog"
@@ -56,8 +58,9 @@ type Assembler struct {
 	// calls.queue_exit_key). Default "D".
 	ExitKey string
 
-	open map[string]*Call // by call id, visits not ended yet
-	done []Call
+	open     map[string]*Call // by call id, visits not ended yet
+	done     []Call
+	answered map[string]int // by call id, the index in done of its last visit when answered
 	// Problems are events that fit no visit: an end without an entry (the
 	// log started mid-call), a second entry while one is open, a bad data
 	// column. They are counted, never fatal.
@@ -67,7 +70,7 @@ type Assembler struct {
 // Add applies one event.
 func (a *Assembler) Add(e queuelog.Event) {
 	if a.open == nil {
-		a.open = map[string]*Call{}
+		a.open, a.answered = map[string]*Call{}, map[string]int{}
 	}
 	if a.ExitKey == "" {
 		a.ExitKey = "D"
@@ -89,8 +92,8 @@ func (a *Assembler) Add(e queuelog.Event) {
 		case "COMPLETECALLER", "COMPLETEAGENT", "ATTENDEDTRANSFER", "BLINDTRANSFER":
 			// The end of a call already answered and closed, or one whose
 			// entry is before the log: only the latter is a problem.
-			if a.answeredBefore(e.CallID) {
-				a.completed(e, a.lastDone(e.CallID))
+			if i, ok := a.answered[e.CallID]; ok {
+				a.completed(e, &a.done[i])
 				return
 			}
 		}
@@ -141,20 +144,11 @@ func (a *Assembler) completed(e queuelog.Event, c *Call) {
 func (a *Assembler) finish(c *Call) {
 	a.done = append(a.done, *c)
 	delete(a.open, c.ID)
-}
-
-func (a *Assembler) answeredBefore(id string) bool {
-	c := a.lastDone(id)
-	return c != nil && c.Outcome == Answered
-}
-
-func (a *Assembler) lastDone(id string) *Call {
-	for i := len(a.done) - 1; i >= 0; i-- {
-		if a.done[i].ID == id {
-			return &a.done[i]
-		}
+	if c.Outcome == Answered {
+		a.answered[c.ID] = len(a.done) - 1 // for its COMPLETE* or transfer
+	} else {
+		delete(a.answered, c.ID)
 	}
-	return nil
 }
 
 // Calls returns every visit, ended ones in the order they ended, then the
@@ -199,17 +193,10 @@ func col(e queuelog.Event, i int) string {
 	}
 	return ""
 }
+
+// sortByEntry orders visits by entry, then call id.
 func sortByEntry(cs []Call) {
 	slices.SortFunc(cs, func(a, b Call) int {
-		if c := a.Entered.Compare(b.Entered); c != 0 {
-			return c
-		}
-		if a.ID < b.ID {
-			return -1
-		}
-		if a.ID > b.ID {
-			return 1
-		}
-		return 0
+		return cmp.Or(a.Entered.Compare(b.Entered), strings.Compare(a.ID, b.ID))
 	})
 }

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"cmp"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -56,13 +57,7 @@ func sorted(m map[string]*KPIs) []*KPIs {
 		out = append(out, k)
 	}
 	slices.SortFunc(out, func(a, b *KPIs) int {
-		switch {
-		case a.Queue < b.Queue:
-			return -1
-		case a.Queue > b.Queue:
-			return 1
-		}
-		return strings.Compare(a.Bucket, b.Bucket)
+		return cmp.Or(strings.Compare(a.Queue, b.Queue), strings.Compare(a.Bucket, b.Bucket))
 	})
 	return out
 }
